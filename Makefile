@@ -12,7 +12,7 @@
 #                                                    host/agentvmd.c    -> agentvmd
 #   tests/unit/*.c                    -> one TAP test binary each, linked with every library
 #   tests/fuzz/*.c                    -> one libFuzzer target each (clang)
-# Fragments named */*.mk add what does not fit that convention.
+# Fragments named */*.mk and */*/*.mk add what does not fit that convention.
 
 SHELL      := /bin/bash
 .DEFAULT_GOAL := all
@@ -77,7 +77,7 @@ TEST_BOOT   := $(wildcard tests/boot/*.t)
 TEST_E2E    := $(wildcard tests/e2e/*.t)
 ALL_TARGETS := $(BINS)
 
-include $(wildcard */*.mk tests/*/*.mk)
+include $(sort $(wildcard */*.mk */*/*.mk))
 
 # --- rules --------------------------------------------------------------------
 .PHONY: all guests deps demo test test-unit test-guests test-boot test-e2e test-fuzz bench \
@@ -202,5 +202,7 @@ help:
 	@echo "make bench       benchmarks, ours beside the peer's"
 	@echo "make fmt | fmt-check   clang-format the sources | check them"
 	@echo "SANITIZE=address,undefined builds into build-san/ with sanitizers"
+
+.SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
