@@ -1,0 +1,72 @@
+/* Per-sandbox cgroups for memory, pids and cpu, on cgroup v1, v2 or a hybrid
+ * of both (each controller is looked up where it is mounted). A sandbox's
+ * cgroup is created below the cgroup the current process is in, only ever
+ * holds processes the project started, and is removed when freed. */
+#ifndef AGENTVM_HOST_CGROUP_H
+#define AGENTVM_HOST_CGROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Zero means "no limit" for every field. */
+struct cgroup_limits {
+	uint64_t mem_bytes;  /* memory (and memory+swap) ceiling */
+	uint64_t pids_max;   /* number of tasks */
+	uint32_t cpu_millis; /* CPU bandwidth in thousandths of a CPU (1500 = 1.5 CPUs) */
+};
+
+enum cgroup_ctrl { CGROUP_MEMORY, CGROUP_PIDS, CGROUP_CPU, CGROUP_NCTRL };
+
+/* Where one controller lives: its hierarchy version, mount point and our own
+ * cgroup in it (absolute directory). version is 0 when it is not available. */
+struct cgroup_place {
+	int version;
+	char mount[256];
+	char self_dir[512];
+};
+
+struct cgroup;
+
+/* Names of the controllers, as the kernel spells them. */
+const char *cgroup_ctrl_name(enum cgroup_ctrl c);
+
+/* Find where controller c is mounted and which cgroup of it this process is in,
+ * from /proc/self/mountinfo and /proc/self/cgroup. -ENOENT if not mounted. */
+int cgroup_locate(enum cgroup_ctrl c, struct cgroup_place *out);
+
+/* Create the sandbox's cgroup "agentvm/<name>" below our own for every
+ * controller that limits asks for (controllers with a zero limit are still
+ * joined when available, for accounting). Fails with -errno, logging why. */
+int cgroup_new(const char *name, const struct cgroup_limits *limits, struct cgroup **out);
+/* Move pid (a process the caller started) into every cgroup of cg. */
+int cgroup_add_pid(struct cgroup *cg, pid_t pid);
+/* SIGKILL every process in cg (there should be none left when its sandbox is gone). */
+int cgroup_kill(struct cgroup *cg);
+/* Memory in use now, in bytes; -ENOENT without a memory controller. */
+int cgroup_read_memory(struct cgroup *cg, uint64_t *bytes);
+/* Remove the directories (retrying briefly while they drain) and free cg. NULL-safe. */
+void cgroup_free(struct cgroup *cg);
+
+/* --- pure parsing helpers, exposed for the unit tests --------------------- */
+
+/* From the text of /proc/self/cgroup, the path of our cgroup in the v1
+ * hierarchy holding `ctrl`, or in the v2 hierarchy when ctrl is NULL.
+ * -ENOENT if absent, -EINVAL on a malformed line, -ENAMETOOLONG if it does not fit. */
+int cgroup_parse_self(const char *text, const char *ctrl, char *path, size_t len);
+
+/* From the text of /proc/self/mountinfo, the mount point and mount root of
+ * the v1 hierarchy holding `ctrl`, or of the cgroup2 mount when ctrl is NULL.
+ * Octal escapes (\040) are decoded. -ENOENT if there is none. */
+int cgroup_parse_mountinfo(const char *text, const char *ctrl, char *mnt, size_t mnt_len,
+			   char *root, size_t root_len);
+
+/* Directory of the cgroup `self` (as read from /proc/self/cgroup) given the
+ * hierarchy's mount point and mount root. -EINVAL if self is not below root
+ * or contains "..". */
+int cgroup_join_dir(const char *mnt, const char *root, const char *self, char *out, size_t len);
+
+/* Is `name` a token in the comma-separated list `list`? */
+int cgroup_list_has(const char *list, const char *name);
+
+#endif
