@@ -188,12 +188,19 @@ int frame_decoder_next(struct frame_decoder *d, struct json_object **out)
 	json_tokener_reset(d->tok);
 	obj = json_tokener_parse_ex(d->tok, (const char *)p, (int)len);
 	jerr = json_tokener_get_error(d->tok);
+	parsed = json_tokener_get_parse_end(d->tok);
+	if (jerr == json_tokener_continue) {
+		/* The frame ended inside a value; a bare number only ends at a
+		 * terminator, so pass the NUL that the payload lacks. */
+		obj = json_tokener_parse_ex(d->tok, "", 1);
+		jerr = json_tokener_get_error(d->tok);
+		parsed = len;
+	}
 	if (jerr != json_tokener_success) {
 		json_object_put(obj);
 		return FRAME_EJSON;
 	}
 	/* Only whitespace may follow the value. */
-	parsed = json_tokener_get_parse_end(d->tok);
 	for (i = parsed; i < len; i++) {
 		if (!frame_is_space(p[i])) {
 			json_object_put(obj);
