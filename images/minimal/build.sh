@@ -69,8 +69,13 @@ img_build_tree() {
 		ln -s "$up/bin/busybox" "$root/$applet"
 		n=$((n + 1))
 	done < <("$root/bin/busybox" --list-full)
-	# The kernel runs /init from an initramfs.
+	# The kernel runs /init from an initramfs, and gives it /dev/console as its
+	# stdio when the node exists (as root only; devtmpfs covers /dev later).
 	ln -s sbin/init "$root/init"
+	if [ "$(id -u)" -eq 0 ]; then
+		mknod -m 0600 "$root/dev/console" c 5 1
+		mknod -m 0666 "$root/dev/null" c 1 3
+	fi
 
 	img_write_etc "$root"
 	cat >"$root/etc/profile" <<'PROFILE'
