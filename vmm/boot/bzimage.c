@@ -80,13 +80,13 @@ int bzimage_load(struct memory *mem, const uint8_t *buf, size_t size, struct boo
 				   "%zu-byte file",
 				   h.setup_sects, size);
 	pm_size = size - setup_size;
-	r = loader_check_range(mem, BZIMAGE_LOAD_ADDR, pm_size, "kernel", err, errlen);
+	r = loader_check_range(mem, BZIMAGE_LOAD_ADDR, pm_size, "kernel", "", err, errlen);
 	if (r < 0)
 		return r;
 	r = bzimage_runtime_start(&h, &start, err, errlen);
 	if (r < 0)
 		return r;
-	r = loader_check_range(mem, start, h.init_size, "kernel", err, errlen);
+	r = loader_check_range(mem, start, h.init_size, "kernel", "", err, errlen);
 	if (r < 0)
 		return r;
 	end = start + h.init_size;

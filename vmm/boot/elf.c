@@ -70,7 +70,7 @@ static int elf_check_file_range(const Elf64_Phdr *ph, int i, size_t size, char *
 static int elf_check_load(const struct memory *mem, const Elf64_Phdr *ph, int i, size_t size,
 			  char *err, size_t errlen)
 {
-	char what[32];
+	char part[32];
 	int r;
 
 	r = elf_check_file_range(ph, i, size, err, errlen);
@@ -81,8 +81,8 @@ static int elf_check_load(const struct memory *mem, const Elf64_Phdr *ph, int i,
 				   "kernel: ELF segment %d has p_filesz 0x%" PRIx64
 				   " larger than p_memsz 0x%" PRIx64,
 				   i, (uint64_t)ph->p_filesz, (uint64_t)ph->p_memsz);
-	snprintf(what, sizeof(what), "kernel: segment %d", i);
-	return loader_check_range(mem, ph->p_paddr, ph->p_memsz, what, err, errlen);
+	snprintf(part, sizeof(part), "segment %d", i);
+	return loader_check_range(mem, ph->p_paddr, ph->p_memsz, "kernel", part, err, errlen);
 }
 
 static int elf_align_up(uint64_t v, uint64_t align, uint64_t *out)

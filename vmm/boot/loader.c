@@ -38,31 +38,33 @@ uint64_t loader_low_end(const struct memory *mem)
 }
 
 int loader_check_range(const struct memory *mem, uint64_t gpa, uint64_t len, const char *what,
-		       char *err, size_t errlen)
+		       const char *part, char *err, size_t errlen)
 {
 	uint64_t low = loader_low_end(mem);
+	const char *sp = *part ? " " : "";
 	char need[32], have[32];
 
 	if (gpa < BOOT_HIMEM_START)
 		return loader_fail(err, errlen, -EINVAL,
-				   "%s: wants to load at 0x%" PRIx64
-				   ", inside the boot area below 1 MiB",
-				   what, gpa);
+				   "%s: %s at 0x%" PRIx64
+				   " would overlap the boot area below 1 MiB",
+				   what, *part ? part : "image", gpa);
 	if (len > UINT64_MAX - gpa)
 		return loader_fail(err, errlen, -EINVAL,
-				   "%s: range of %" PRIu64 " bytes at 0x%" PRIx64 " overflows",
-				   what, len, gpa);
+				   "%s: %s of %" PRIu64 " bytes at 0x%" PRIx64
+				   " wraps around the address space",
+				   what, *part ? part : "image", len, gpa);
 	if (gpa + len > low || !memory_ptr(mem, gpa, len)) {
 		loader_fmt_size(len, need, sizeof(need));
 		loader_fmt_size(low, have, sizeof(have));
 		if (mem->nslots > 1)
 			return loader_fail(err, errlen, -ENOMEM,
-					   "%s: needs %s at 0x%" PRIx64
+					   "%s: %s%sneeds %s at 0x%" PRIx64
 					   " but guest RAM below 4 GiB ends at 0x%" PRIx64,
-					   what, need, gpa, low);
+					   what, part, sp, need, gpa, low);
 		return loader_fail(err, errlen, -ENOMEM,
-				   "%s: needs %s at 0x%" PRIx64 " but the guest has %s", what, need,
-				   gpa, have);
+				   "%s: %s%sneeds %s at 0x%" PRIx64 " but the guest has %s", what,
+				   part, sp, need, gpa, have);
 	}
 	return 0;
 }

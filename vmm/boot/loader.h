@@ -32,9 +32,10 @@ const char *loader_fmt_size(uint64_t bytes, char *buf, size_t buflen);
 uint64_t loader_low_end(const struct memory *mem);
 
 /* Check that [gpa, gpa+len) lies in the low RAM slot at or above 1 MiB.
- * On failure writes "<what>: needs <len> at <gpa> but the guest has <ram>"
- * and returns -ENOMEM (-EINVAL if the range lies below 1 MiB or overflows). */
+ * On failure writes "<what>: [<part> ]needs <len> at <gpa> but the guest has
+ * <ram>" (part may be "") and returns -ENOMEM, or -EINVAL if the range lies
+ * below 1 MiB or wraps around. */
 int loader_check_range(const struct memory *mem, uint64_t gpa, uint64_t len, const char *what,
-		       char *err, size_t errlen);
+		       const char *part, char *err, size_t errlen);
 
 #endif
