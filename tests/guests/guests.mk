@@ -13,8 +13,8 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-s
                  -Wl,-z,noexecstack
 
 # Guests built on the runtime (one .c each), and those without it (one .S).
-GUEST_RT_NAMES   := hello smp syscall_probe speed_probe idle
-GUEST_BARE_NAMES := first_insn
+GUEST_RT_NAMES   := hello smp syscall_probe speed_probe idle reboot fault
+GUEST_BARE_NAMES := first_insn triple_fault
 GUEST_RT_OBJS    := $(GUEST_BUILD)/rt/start.o $(GUEST_BUILD)/rt/rt_kernel.o $(GUEST_BUILD)/rt/rt.o
 GUEST_ELFS       := $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_RT_NAMES) $(GUEST_BARE_NAMES))
 

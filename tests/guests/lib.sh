@@ -1,0 +1,84 @@
+# Shared by the synthetic-guest tests (sourced, not run): TAP helpers and
+# run_guest, which boots one guest in agentvm-vmm and records its exit
+# status, serial output and stderr.
+
+BUILD_DIR=${BUILD_DIR:-$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)/build}
+VMM=$BUILD_DIR/agentvm-vmm
+GUESTS=$BUILD_DIR/guests
+GUEST_TIMEOUT=${GUEST_TIMEOUT:-60}
+
+if [[ ! -c /dev/kvm || ! -r /dev/kvm || ! -w /dev/kvm ]]; then
+	echo "1..0 # SKIP no /dev/kvm"
+	exit 0
+fi
+if [[ ! -x $VMM ]]; then
+	echo "Bail out! $VMM not built (make all)"
+	exit 1
+fi
+
+TEST_TMP=$(mktemp -d)
+trap 'rm -rf "$TEST_TMP"' EXIT
+
+tap_n=0
+tap_failed=0
+
+ok() { # ok COND-STATUS DESCRIPTION
+	tap_n=$((tap_n + 1))
+	if [[ $1 == 0 ]]; then
+		echo "ok $tap_n - $2"
+	else
+		echo "not ok $tap_n - $2"
+		tap_failed=$((tap_failed + 1))
+	fi
+}
+
+is() { # is GOT WANT DESCRIPTION
+	[[ $1 == "$2" ]]
+	ok $? "$3"
+	[[ $1 == "$2" ]] || echo "#   got '$1', want '$2'"
+}
+
+like() { # like TEXT REGEX DESCRIPTION
+	[[ $1 =~ $2 ]]
+	ok $? "$3"
+	[[ $1 =~ $2 ]] || echo "#   '$1' does not match /$2/"
+}
+
+has_line() { # has_line TEXT LINE DESCRIPTION: LINE is one whole line of TEXT
+	grep -Fxq -- "$2" <<<"$1"
+	ok $? "$3"
+	grep -Fxq -- "$2" <<<"$1" || echo "#   no line '$2'"
+}
+
+diag() {
+	local line
+	while IFS= read -r line; do
+		echo "#   $line"
+	done <<<"$1"
+}
+
+done_testing() {
+	echo "1..$tap_n"
+	[[ $tap_failed == 0 ]]
+	exit $?
+}
+
+# run_guest NAME [VMM OPTIONS...]: sets STATUS, SERIAL (COM1 output) and
+# STDERR. Serial output goes to stdout; stdin is closed.
+run_guest() {
+	local name=$1
+	shift
+	timeout -k 5 "$GUEST_TIMEOUT" "$VMM" --kernel "$GUESTS/$name.elf" "$@" \
+		</dev/null >"$TEST_TMP/serial" 2>"$TEST_TMP/stderr"
+	STATUS=$?
+	SERIAL=$(tr -d '\r' <"$TEST_TMP/serial")
+	STDERR=$(<"$TEST_TMP/stderr")
+}
+
+# show_run: print the last run's output as TAP diagnostics.
+show_run() {
+	echo "#   status $STATUS"
+	[[ -n $SERIAL ]] && echo "#   serial:" && diag "$SERIAL"
+	[[ -n $STDERR ]] && echo "#   stderr:" && diag "$STDERR"
+	return 0
+}
