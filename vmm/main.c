@@ -1,0 +1,449 @@
+/* agentvm-vmm: one KVM microVM.
+ *
+ * Exit status (also in --help):
+ *   0        the guest powered off or rebooted (i8042 reset, KVM system event)
+ *   1        error: bad input, set-up failure, host error
+ *   2        usage error: unknown option, missing --kernel
+ *   3        the guest triple-faulted (KVM_EXIT_SHUTDOWN)
+ *   4        KVM internal error or failed entry (registers dumped on stderr)
+ *   16 + N   the guest wrote byte V to the test exit port 0xf4, N = V & 63
+ *   130/143  stopped by SIGINT/SIGTERM (128 + the signal number)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "vmm/boot/boot.h"
+#include "vmm/vm.h"
+
+#define PROG		     "agentvm-vmm"
+
+#define MAIN_MEM_DEFAULT     (128ull << 20)
+#define MAIN_MEM_MAX_MIB     (1024ull * 1024) /* 1 TiB */
+#define MAIN_CMDLINE_DEFAULT "console=ttyS0 reboot=k panic=1"
+#define MAIN_GUEST_HZ	     250 /* CONFIG_HZ of the guest kernel, for lpj= */
+
+/* The host is the nested paravirtual KVM ("kvm_pvm") when this exists. */
+#define MAIN_PVM_SYSFS	 "/sys/module/kvm_pvm"
+#define MAIN_PVM_CMDLINE "noxsave clearcpuid=popcnt,smap,smep"
+
+struct main_opts {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	uint64_t mem_size;
+	int ncpus;
+	const char *serial; /* "stdout", "none" or "file:PATH" */
+	const char *name;
+	int no_workarounds;
+};
+
+/* A file mapped read-only. */
+struct main_file {
+	const uint8_t *data;
+	size_t size;
+};
+
+static void main_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " --kernel PATH [OPTIONS]\n"
+		"Run one KVM microVM: boot a Linux kernel or a synthetic test guest with a\n"
+		"serial console on COM1.\n"
+		"\n"
+		"Options:\n"
+		"  --kernel PATH          guest kernel (required): an ELF vmlinux with the PVH\n"
+		"                         note, a bzImage (64-bit entry), or a plain ELF64 test\n"
+		"                         guest whose every vCPU enters at its entry point\n"
+		"  --initrd PATH          initial ramdisk to load beside the kernel\n"
+		"  --cmdline STR          kernel command line\n"
+		"                         (default: \"" MAIN_CMDLINE_DEFAULT "\")\n"
+		"  --mem SIZE             guest memory in MiB, or with a suffix M or G\n"
+		"                         (default: 128M; at most 1024G)\n"
+		"  --cpus N               number of vCPUs, 1 to 64 (default: 1)\n"
+		"  --serial SPEC          where COM1 output goes: stdout (default; stdin then\n"
+		"                         feeds COM1 input), none, or file:PATH\n"
+		"  --name NAME            name of this VM in log lines\n"
+		"  --no-host-workarounds  do not adapt a Linux command line to this host's KVM\n"
+		"  -h, --help             show this help and exit\n"
+		"\n"
+		"Host workarounds: when the host's KVM is the nested paravirtual kvm_pvm\n"
+		"(" MAIN_PVM_SYSFS " exists) and the kernel is Linux, \"" MAIN_PVM_CMDLINE
+		" lpj=N\"\n"
+		"is appended to the command line, because that KVM cannot run XSAVE,\n"
+		"POPCNT, CLAC/STAC in guest kernel code, and calibrating the delay loop is\n"
+		"slow there. N is computed from the guest TSC frequency.\n"
+		"\n"
+		"Exit status:\n"
+		"  0        the guest powered off or rebooted (i8042 reset or system event)\n"
+		"  1        error (bad input, set-up failure)\n"
+		"  2        usage error\n"
+		"  3        the guest triple-faulted\n"
+		"  4        KVM internal error or failed entry (registers dumped on stderr)\n"
+		"  16+N     the guest wrote byte V to the test exit port 0xf4; N = V & 63\n"
+		"  130/143  stopped by SIGINT/SIGTERM\n"
+		"\n"
+		"Environment: AGENTVM_DEBUG=1 logs debug messages (unhandled ports, ...).\n");
+}
+
+static int main_parse_mem(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mib;
+
+	if (!*s || *s == '-' || *s == '+')
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		goto bad;
+	if (*end == 'G' || *end == 'g') {
+		if (v > MAIN_MEM_MAX_MIB / 1024)
+			goto range;
+		mib = v * 1024;
+		end++;
+	} else {
+		if (*end == 'M' || *end == 'm')
+			end++;
+		mib = v;
+	}
+	if (*end)
+		goto bad;
+	if (mib == 0 || mib > MAIN_MEM_MAX_MIB)
+		goto range;
+	*out = mib << 20;
+	return 0;
+bad:
+	log_err("--mem '%s': not a size (try 512, 512M or 2G)", s);
+	return -EINVAL;
+range:
+	log_err("--mem '%s': must be between 1M and %lluG", s,
+		(unsigned long long)(MAIN_MEM_MAX_MIB / 1024));
+	return -ERANGE;
+}
+
+static int main_parse_cpus(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end) {
+		log_err("--cpus '%s': not a number", s);
+		return -EINVAL;
+	}
+	if (v < 1 || v > VM_MAX_VCPUS) {
+		log_err("--cpus '%s': must be between 1 and %d", s, VM_MAX_VCPUS);
+		return -ERANGE;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+/* Returns 0, or the exit code to leave with. */
+static int main_parse(int argc, char **argv, struct main_opts *o)
+{
+	enum {
+		OPT_KERNEL = 256,
+		OPT_INITRD,
+		OPT_CMDLINE,
+		OPT_MEM,
+		OPT_CPUS,
+		OPT_SERIAL,
+		OPT_NAME,
+		OPT_NO_WORKAROUNDS
+	};
+	static const struct option longopts[] = {
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+		{ "mem", required_argument, NULL, OPT_MEM },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "serial", required_argument, NULL, OPT_SERIAL },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "no-host-workarounds", no_argument, NULL, OPT_NO_WORKAROUNDS },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*o = (struct main_opts){ .mem_size = MAIN_MEM_DEFAULT, .ncpus = 1, .serial = "stdout" };
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL:
+			o->kernel = optarg;
+			break;
+		case OPT_INITRD:
+			o->initrd = optarg;
+			break;
+		case OPT_CMDLINE:
+			o->cmdline = optarg;
+			break;
+		case OPT_MEM:
+			if (main_parse_mem(optarg, &o->mem_size) < 0)
+				return 1;
+			break;
+		case OPT_CPUS:
+			if (main_parse_cpus(optarg, &o->ncpus) < 0)
+				return 1;
+			break;
+		case OPT_SERIAL:
+			o->serial = optarg;
+			break;
+		case OPT_NAME:
+			o->name = optarg;
+			log_init(PROG, o->name);
+			break;
+		case OPT_NO_WORKAROUNDS:
+			o->no_workarounds = 1;
+			break;
+		case 'h':
+			main_usage(stdout);
+			exit(0);
+		case ':':
+			log_err("option '%s' needs a value (see --help)", argv[optind - 1]);
+			return 2;
+		default:
+			log_err("unknown option '%s' (see --help)", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		log_err("unexpected argument '%s' (see --help)", argv[optind]);
+		return 2;
+	}
+	if (!o->kernel) {
+		log_err("--kernel PATH is required (see --help)");
+		return 2;
+	}
+	if (strcmp(o->serial, "stdout") != 0 && strcmp(o->serial, "none") != 0 &&
+	    (strncmp(o->serial, "file:", 5) != 0 || !o->serial[5])) {
+		log_err("--serial '%s': expected stdout, none or file:PATH", o->serial);
+		return 1;
+	}
+	return 0;
+}
+
+/* Map path read-only; one clear error on failure. */
+static int main_map_file(const char *what, const char *path, struct main_file *out)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	void *p;
+
+	if (fd < 0) {
+		log_err("%s '%s': %s", what, path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0) {
+		log_err("%s '%s': %s", what, path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_err("%s '%s': not a regular file", what, path);
+		return -EINVAL;
+	}
+	if (st.st_size == 0) {
+		log_err("%s '%s': file is empty", what, path);
+		return -EINVAL;
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED) {
+		log_err("%s '%s': cannot map it: %s", what, path, strerror(errno));
+		return -errno;
+	}
+	out->data = p;
+	out->size = (size_t)st.st_size;
+	return 0;
+}
+
+static void main_unmap_file(struct main_file *f)
+{
+	if (f->data)
+		munmap((void *)f->data, f->size);
+}
+
+/* Open the COM1 output; -1 for none, STDOUT_FILENO for stdout. */
+static int main_open_serial(const char *spec, int *out_fd)
+{
+	if (strcmp(spec, "none") == 0) {
+		*out_fd = -1;
+	} else if (strcmp(spec, "stdout") == 0) {
+		*out_fd = STDOUT_FILENO;
+	} else {
+		const char *path = spec + 5;
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			log_err("--serial file '%s': %s", path, strerror(errno));
+			return -errno;
+		}
+		*out_fd = fd;
+	}
+	return 0;
+}
+
+/* stdin feeds COM1 when the console is stdout and stdin is something to read
+ * from: not /dev/null or a regular file (the loop rejects those), and not a
+ * terminal we do not own (reading it would stop us with SIGTTIN). */
+static int main_serial_input(const char *spec)
+{
+	if (strcmp(spec, "stdout") != 0)
+		return -1;
+	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) != getpgrp())
+		return -1;
+	return STDIN_FILENO;
+}
+
+static int main_is_linux(enum boot_kind kind)
+{
+	return kind == BOOT_KIND_ELF_PVH || kind == BOOT_KIND_BZIMAGE;
+}
+
+/* The command line with the kvm_pvm workarounds appended (free() it), or
+ * NULL when none apply. */
+static char *main_host_workarounds(struct vm *vm, const char *cmdline)
+{
+	uint32_t khz = 0;
+	char *out = NULL;
+	char extra[128];
+	int r;
+
+	if (access(MAIN_PVM_SYSFS, F_OK) != 0)
+		return NULL;
+	r = vm_get_tsc_khz(vm, &khz);
+	if (r == 0 && khz > 0)
+		snprintf(extra, sizeof(extra), "%s lpj=%llu", MAIN_PVM_CMDLINE,
+			 (unsigned long long)khz * 1000 / MAIN_GUEST_HZ);
+	else
+		snprintf(extra, sizeof(extra), "%s", MAIN_PVM_CMDLINE);
+	if (asprintf(&out, "%s%s%s", cmdline, *cmdline ? " " : "", extra) < 0)
+		return NULL;
+	log_info("host KVM is kvm_pvm (nested, paravirtual): appending \"%s\" to the kernel "
+		 "command line, since it cannot run XSAVE, POPCNT or CLAC/STAC in guest kernel "
+		 "code and delay calibration is slow there (--no-host-workarounds turns this off)",
+		 extra);
+	return out;
+}
+
+static void main_on_signal(void *opaque, int fd, uint32_t events)
+{
+	struct vm *vm = opaque;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	log_info("stopping the VM on %s", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+	vm_end(vm, 128 + (int)si.ssi_signo);
+}
+
+/* Load the kernel (twice for Linux on kvm_pvm, to learn its kind first). */
+static int main_load(struct vm *vm, const struct main_opts *o, const struct main_file *kernel,
+		     const struct main_file *initrd, struct boot_entry *entry)
+{
+	_cleanup_free_ char *amended = NULL;
+	struct boot_config cfg = {
+		.kernel = kernel->data,
+		.kernel_size = kernel->size,
+		.initrd = initrd->data,
+		.initrd_size = initrd->size,
+		.cmdline = o->cmdline ? o->cmdline : MAIN_CMDLINE_DEFAULT,
+		.ncpus = o->ncpus,
+	};
+	char err[256] = "";
+	int r;
+
+	r = boot_load(vm->mem, &cfg, entry, err, sizeof(err));
+	if (r == 0 && !o->no_workarounds && main_is_linux(entry->kind)) {
+		amended = main_host_workarounds(vm, cfg.cmdline);
+		if (amended) {
+			cfg.cmdline = amended;
+			r = boot_load(vm->mem, &cfg, entry, err, sizeof(err));
+		}
+	}
+	if (r < 0) {
+		log_err("%s", *err ? err : strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct main_opts o;
+	struct main_file kernel = { 0 }, initrd = { 0 };
+	struct vm *vm = NULL;
+	struct boot_entry entry;
+	struct vm_config vcfg;
+	_cleanup_close_ int sfd = -1;
+	int serial_fd = -1;
+	int teardown_fd = -1; /* left open: closed by exit, see vm_defer_teardown() */
+	int code = 1, r;
+	char err[256] = "";
+	sigset_t sigs;
+
+	log_init(PROG, NULL);
+	r = main_parse(argc, argv, &o);
+	if (r)
+		return r;
+	signal(SIGPIPE, SIG_IGN);
+	/* SIGINT and SIGTERM arrive through a signalfd on the event loop; block
+	 * them before any thread exists so every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+
+	if (main_map_file("kernel", o.kernel, &kernel) < 0)
+		goto out;
+	if (o.initrd && main_map_file("initrd", o.initrd, &initrd) < 0)
+		goto out;
+	if (main_open_serial(o.serial, &serial_fd) < 0)
+		goto out;
+
+	vcfg = (struct vm_config){
+		.mem_size = o.mem_size,
+		.ncpus = o.ncpus,
+		.serial_out_fd = serial_fd,
+		.serial_in_fd = main_serial_input(o.serial),
+	};
+	r = vm_new(&vcfg, &vm, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	if (main_load(vm, &o, &kernel, &initrd, &entry) < 0)
+		goto out;
+	if (vm_set_entry(vm, &entry) < 0)
+		goto out;
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0 || loop_add(vm->loop, sfd, EPOLLIN, main_on_signal, vm) < 0) {
+		log_err("cannot watch for signals");
+		goto out;
+	}
+	/* Virtio devices (vsock, blk, rng) and the control socket attach here. */
+	code = vm_run(vm);
+	if (vm_defer_teardown(vm, &teardown_fd) < 0)
+		log_debug("VM teardown stays in this process");
+out:
+	vm_free(vm);
+	if (serial_fd > STDERR_FILENO)
+		close(serial_fd);
+	main_unmap_file(&initrd);
+	main_unmap_file(&kernel);
+	return code;
+}
