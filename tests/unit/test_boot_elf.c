@@ -383,6 +383,10 @@ static void test_hostile(void)
 		cfg.initrd_size = 28 * MiB;
 		is(boot_load(mem, &cfg, &e, err, sizeof(err)), -ENOMEM,
 		   "28 MiB initrd would overlap the kernel");
+		cfg.initrd = NULL;
+		cfg.initrd_size = 4096;
+		is(boot_load(mem, &cfg, &e, err, sizeof(err)), -EINVAL,
+		   "initrd size without data refused: %s", err);
 		free(big);
 	}
 	memory_free(mem);

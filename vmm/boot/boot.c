@@ -52,8 +52,11 @@ static int boot_write_initrd(const struct memory *mem, const struct boot_config 
 	char s1[32];
 
 	*gpa = 0;
-	if (!cfg->initrd || !size)
+	if (!size)
 		return 0;
+	if (!cfg->initrd)
+		return loader_fail(err, errlen, -EINVAL, "initrd: size %" PRIu64 " but no data",
+				   size);
 	if (img->initrd_top < top)
 		top = img->initrd_top;
 	if (top > LOADER_4GIB)
