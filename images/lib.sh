@@ -23,7 +23,10 @@ img_init() {
 	mkdir -p "$img_cache"
 	img_cache=$(cd "$img_cache" && pwd)
 	img_tmpdirs=()
+	img_bg_pid=
 	trap img_cleanup EXIT
+	trap 'img_log "interrupted; cleaning up"; exit 130' INT
+	trap 'img_log "stopped; cleaning up"; exit 143' TERM
 }
 
 # img_log MESSAGE...: one progress line on stderr.
@@ -97,14 +100,14 @@ img_lock() {
 	fi
 }
 
-# img_tmpdir FINAL: create and print a fresh "FINAL.tmp.<pid>" directory that is
-# removed when the script exits unless it has been published.
+# img_tmpdir FINAL: set img_tmp to a fresh "FINAL.tmp.<pid>" directory that is
+# removed when the script exits unless it has been published. (Not meant for
+# $(...): the clean-up list lives in this shell.)
 img_tmpdir() {
-	local tmp=$1.tmp.$$
-	img_rmtree "$tmp"
-	mkdir -p "$tmp"
-	img_tmpdirs+=("$tmp")
-	echo "$tmp"
+	img_tmp=$1.tmp.$$
+	img_rmtree "$img_tmp"
+	mkdir -p "$img_tmp"
+	img_tmpdirs+=("$img_tmp")
 }
 
 # img_rmtree DIR: remove DIR, first unmounting anything left mounted below it
@@ -128,9 +131,15 @@ img_publish() {
 	touch "$final"
 }
 
-# img_cleanup: the EXIT trap; removes unpublished temporary directories.
+# img_cleanup: the EXIT trap; stops the background step ($img_bg_pid) and
+# removes unpublished temporary directories.
 img_cleanup() {
 	local t
+	if [ -n "$img_bg_pid" ] && kill -0 "$img_bg_pid" 2>/dev/null; then
+		# Its own process group when started with setsid: stop all of it.
+		kill -TERM -- "-$img_bg_pid" 2>/dev/null || kill -TERM "$img_bg_pid" 2>/dev/null || true
+		wait "$img_bg_pid" 2>/dev/null || true
+	fi
 	for t in "${img_tmpdirs[@]}"; do
 		[ ! -e "$t" ] || img_rmtree "$t"
 	done
@@ -139,16 +148,22 @@ img_cleanup() {
 # img_prune PREFIX KEEP [EXCEPT]: keep the KEEP most recently used directories
 # $img_cache/PREFIX<16 hex digits> (and EXCEPT), remove the others.
 img_prune() {
-	local prefix=$1 keep=$2 except=${3:-} d n=0
-	while read -r d; do
-		[ -n "$d" ] || continue
+	local prefix=$1 keep=$2 except=${3:-} d name n=0 found=()
+	for d in "$img_cache/$prefix"????????????????; do
+		name=${d##*/}
+		if [ ! -d "$d" ] || [[ ! $name =~ ^"$prefix"[0-9a-f]{16}$ ]]; then
+			continue
+		fi
+		found+=("$(stat -c %Y "$d") $name")
+	done
+	[ "${#found[@]}" -gt 0 ] || return 0
+	while read -r _ name; do
 		n=$((n + 1))
 		[ "$n" -gt "$keep" ] || continue
-		[ "$img_cache/$d" != "$except" ] || continue
-		img_log "pruning the old $d"
-		img_rmtree "${img_cache:?}/$d"
-	done < <(cd "$img_cache" && ls -1dt -- "$prefix"???????????????? 2>/dev/null |
-		grep -E -- "^$prefix[0-9a-f]{16}\$" || true)
+		[ "$img_cache/$name" != "$except" ] || continue
+		img_log "pruning the old $name"
+		img_rmtree "${img_cache:?}/$name"
+	done < <(printf '%s\n' "${found[@]}" | sort -rn)
 }
 
 # img_clone_tree SRC DST: make DST a copy of the directory tree SRC that shares
@@ -174,7 +189,9 @@ img_install_agent() {
 		*) dir=$root/$link ;;
 		esac
 	fi
-	[ -d "$dir" ] && [ ! -L "$dir" ] || img_die "$root/sbin is not a directory"
+	if [ ! -d "$dir" ] || [ -L "$dir" ]; then
+		img_die "$root/sbin is not a directory"
+	fi
 	rm -f "$dir/init"
 	cp "$img_agent" "$dir/init.new"
 	chmod 0755 "$dir/init.new"
@@ -324,6 +341,7 @@ img_add_line() {
 	grep -q "^$2:" "$1" || echo "$3" >>"$1"
 }
 
+# shellcheck disable=SC2154 # img_key_extra and img_key_files come from the caller.
 # img_main SCRIPT ARGS...: the whole build of one image, shared by the scripts.
 # The calling script sets before the call:
 #   img_name          the image name
@@ -382,7 +400,8 @@ img_main() {
 	start=$(date +%s)
 	if [ "$rebuild" = 1 ] || [ ! -d "$tree/rootfs" ]; then
 		img_log "building the tree $tree_key (everything but the agent)"
-		tmp=$(img_tmpdir "$tree")
+		img_tmpdir "$tree"
+		tmp=$img_tmp
 		img_build_tree "$tmp"
 		img_publish "$tmp" "$tree"
 		img_log "tree built in $(($(date +%s) - start))s"
@@ -392,7 +411,8 @@ img_main() {
 	fi
 
 	img_log "assembling the image with agent $agent_sha"
-	tmp=$(img_tmpdir "$out")
+	img_tmpdir "$out"
+	tmp=$img_tmp
 	img_clone_tree "$tree/rootfs" "$tmp/rootfs"
 	img_install_agent "$tmp/rootfs"
 	img_log "writing rootfs.erofs (${erofs_opts:-uncompressed})"

@@ -52,7 +52,7 @@ img_build_tree() {
 	local dir=$1 root=$1/rootfs mirror log=$1/debootstrap.log debs pid start
 
 	[ "$(id -u)" -eq 0 ] || img_die "debootstrap needs root"
-	mirror=$(img_debian_mirror) ||
+	mirror=$(img_debian_mirror /etc/apt) ||
 		img_die "no Debian main archive found in /etc/apt/sources.list{,.d/*.list,.d/*.sources}; set AGENTVM_DEBIAN_MIRROR"
 	debs=$img_cache/debs
 	mkdir -p "$debs"
@@ -63,9 +63,10 @@ img_build_tree() {
 	include=$(IFS=,; echo "${packages[*]}")
 	# debootstrap's phase lines ("I: Configuring the base system...") are the
 	# progress, with its latest step every 10 s of silence; the rest goes to the log.
-	debootstrap --variant=minbase --include="$include" --cache-dir="$debs" \
+	setsid debootstrap --variant=minbase --include="$include" --cache-dir="$debs" \
 		"$suite" "$root" "$mirror" >"$log" 2>&1 &
 	pid=$!
+	img_bg_pid=$pid
 	local shown=0 lines quiet=0 new
 	while kill -0 "$pid" 2>/dev/null; do
 		sleep 2
