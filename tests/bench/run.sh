@@ -47,7 +47,7 @@ trap 'rm -rf "$TMP"' EXIT
 #   spin.bin: jmp $
 make_bios() { # make_bios FILE HEXBYTES
 	head -c 65520 /dev/zero >"$1"
-	printf "$2" >>"$1"
+	printf "%b" "$2" >>"$1"
 	truncate -s 65536 "$1"
 }
 make_bios "$TMP/exit.bin" '\x30\xc0\xe6\xf4\xf4\xeb\xfd'
@@ -55,7 +55,7 @@ make_bios "$TMP/spin.bin" '\xeb\xfe'
 
 # The peer: QEMU's microvm with the devices ours has too (PIT, PIC/IOAPIC,
 # COM1), no option ROMs and no RTC, which ours does not have.
-QEMU_ARGS=(-M microvm,x-option-roms=off,rtc=off -enable-kvm -cpu host,-arch-capabilities
+QEMU_ARGS=(-M "microvm,x-option-roms=off,rtc=off" -enable-kvm -cpu "host,-arch-capabilities"
 	-m 128 -nodefaults -no-user-config -nographic -display none)
 
 # measure LABEL WANT_STATUS SPAWN_ARGS... : run once, append the spawn line to

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The VMM's exit statuses for the ways a guest can end, and the runtime's
 # protection of its CPL0 page.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 run_guest reboot
 is "$STATUS" 0 "i8042 reset (0xfe to port 0x64): status 0" || show_run
 has_line "$SERIAL" "reboot: pulsing the i8042 reset line" "reboot ran up to the reset"
-ok $(! grep -q "still running" <<<"$SERIAL"; echo $?) "nothing ran after the reset"
+! grep -q "still running" <<<"$SERIAL"; ok $? "nothing ran after the reset"
 
 run_guest fault
 is "$STATUS" 78 "CPL3 write to the CPL0 page: #PF reported, test-exit 62 (status 78)" || show_run

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # first_insn: the cold-start benchmark guest exits with status 16 right
 # away, on every vCPU count, without any output.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 for cpus in 1 2; do

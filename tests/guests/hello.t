@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # hello: one line on COM1, then test-exit code 0 (status 16).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 run_guest hello --mem 128M

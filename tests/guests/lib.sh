@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the synthetic-guest tests (sourced, not run): TAP helpers and
 # run_guest, which boots one guest in agentvm-vmm and records its exit
 # status, serial output and stderr.

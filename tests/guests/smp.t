@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # smp: every vCPU checks in at CPL3; vCPU 0 counts processors in the VMM's
 # MP table and waits for all of them.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 for n in 1 2 4; do

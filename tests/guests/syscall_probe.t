@@ -3,6 +3,7 @@
 # definite verdict matching the host: on kvm_pvm SYSCALL from CPL3 is not
 # delivered (status 18, or 3 if even the fault could not be handled); on a
 # hardware-KVM host it reaches CPL0 (status 16).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 run_guest syscall_probe
