@@ -16,7 +16,8 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-s
 GUEST_RT_NAMES   := hello smp syscall_probe speed_probe idle reboot fault
 GUEST_BARE_NAMES := first_insn triple_fault
 GUEST_RT_OBJS    := $(GUEST_BUILD)/rt/start.o $(GUEST_BUILD)/rt/rt_kernel.o $(GUEST_BUILD)/rt/rt.o
-GUEST_ELFS       := $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_RT_NAMES) $(GUEST_BARE_NAMES))
+GUEST_ELFS       := $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_RT_NAMES) $(GUEST_BARE_NAMES)) \
+                    $(GUEST_BUILD)/pvh_shim.elf
 
 guests:: $(GUEST_ELFS)
 
@@ -48,5 +49,9 @@ $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_RT_NAMES)): $(GUEST_BUILD)/%.elf: \
 $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_BARE_NAMES)): $(GUEST_BUILD)/%.elf: \
 		$(GUEST_BUILD)/obj/%.o $(GUEST_BUILD)/bare.ld
 	$(CC) $(GUEST_LDFLAGS) -Wl,-T,$(GUEST_BUILD)/bare.ld -o $@ $<
+
+# Not a guest: boots the guests in QEMU (tests/guests/tcg.t).
+$(GUEST_BUILD)/pvh_shim.elf: $(GUEST_BUILD)/obj/pvh_shim.o $(GUEST_BUILD)/shim.ld
+	$(CC) $(GUEST_LDFLAGS) -Wl,-T,$(GUEST_BUILD)/shim.ld -o $@ $<
 
 .PHONY: guests
