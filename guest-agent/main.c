@@ -1,0 +1,176 @@
+/* agentvm-agent: the guest agent. PID 1 of every sandbox; serves the agent
+ * protocol (docs/PROTOCOL.md) on vsock or a Unix socket. */
+#include "common/log.h"
+#include "guest-agent/agent.h"
+#include "guest-agent/agent_pid1.h"
+#include "guest-agent/agent_proto.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: agentvm-agent [OPTION]...\n"
+		"Run commands and file operations for the controller, speaking the agentvm\n"
+		"agent protocol (length-prefixed JSON frames; see docs/PROTOCOL.md).\n"
+		"\n"
+		"  --listen ADDR       listen on ADDR (repeatable, up to %d):\n"
+		"                        unix:PATH   a Unix stream socket at PATH\n"
+		"                        vsock:PORT  AF_VSOCK, any CID, PORT (the VM default: "
+		"1024)\n"
+		"                        fd:N        an already-listening socket, fd N\n"
+		"  --listen-fd N       same as --listen fd:N (the container backend passes one)\n"
+		"  --hostname NAME     set the host name (PID 1 default: \"agentvm\")\n"
+		"  --container         running in a container: shutdown exits instead of\n"
+		"                      rebooting, and /tmp and /run are left to the runtime\n"
+		"                      (also detected as PID 1 from $container or /.dockerenv)\n"
+		"  --max-connections N accept at most N clients at once (default %d)\n"
+		"  --debug             log debug messages (also AGENTVM_DEBUG=1)\n"
+		"  --help              show this help and exit\n"
+		"  --version           show the agent and protocol versions and exit\n"
+		"\n"
+		"As PID 1 it mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /tmp and /run,\n"
+		"brings up lo, reaps every orphan, and powers the machine off on \"shutdown\".\n"
+		"With no --listen as PID 1 it listens on vsock:1024. SIGTERM or SIGINT shut\n"
+		"it down like the \"shutdown\" op.\n",
+		AGENT_LISTEN_MAX, AGENT_MAX_CONNS);
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		OPT_LISTEN = 256,
+		OPT_LISTEN_FD,
+		OPT_HOSTNAME,
+		OPT_CONTAINER,
+		OPT_MAXCONN,
+		OPT_DEBUG,
+		OPT_HELP,
+		OPT_VERSION
+	};
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "listen-fd", required_argument, NULL, OPT_LISTEN_FD },
+		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+		{ "container", no_argument, NULL, OPT_CONTAINER },
+		{ "max-connections", required_argument, NULL, OPT_MAXCONN },
+		{ "debug", no_argument, NULL, OPT_DEBUG },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char fdspec[AGENT_LISTEN_MAX][32];
+	struct agent_options opt = { 0 };
+	struct agent *a = NULL;
+	struct rlimit rl;
+	char *end;
+	long v;
+	int c, r;
+
+	log_init("agentvm-agent", NULL);
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_LISTEN:
+		case OPT_LISTEN_FD:
+			if (opt.nlisten == AGENT_LISTEN_MAX) {
+				fprintf(stderr, "agentvm-agent: at most %d listeners\n",
+					AGENT_LISTEN_MAX);
+				return 2;
+			}
+			if (c == OPT_LISTEN_FD) {
+				snprintf(fdspec[opt.nlisten], sizeof(fdspec[0]), "fd:%s", optarg);
+				opt.listen[opt.nlisten] = fdspec[opt.nlisten];
+				opt.nlisten++;
+			} else {
+				opt.listen[opt.nlisten++] = optarg;
+			}
+			break;
+		case OPT_HOSTNAME:
+			opt.hostname = optarg;
+			break;
+		case OPT_CONTAINER:
+			opt.container = 1;
+			break;
+		case OPT_MAXCONN:
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 100000) {
+				fprintf(stderr, "agentvm-agent: bad --max-connections\n");
+				return 2;
+			}
+			opt.max_conns = (int)v;
+			break;
+		case OPT_DEBUG:
+			log_set_level(LOG_DEBUG);
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("agentvm-agent %s (protocol %d)\n", AGENT_VERSION,
+			       AGENT_PROTOCOL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "agentvm-agent: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	opt.pid1 = getpid() == 1;
+	if (opt.pid1 && !opt.container && (getenv("container") || access("/.dockerenv", F_OK) == 0))
+		opt.container = 1;
+	/* File modes in requests are meant literally; execs get 022 back. */
+	umask(0);
+	/* Many execs hold several fds each. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (opt.pid1) {
+		agent_pid1_stdio();
+		agent_pid1_mount_all(opt.container);
+		r = agent_pid1_loopback_up();
+		if (r < 0)
+			log_debug("bringing up lo: %s", strerror(-r));
+		if (!opt.hostname && !opt.container) {
+			char cur[256] = "";
+
+			gethostname(cur, sizeof(cur) - 1);
+			if (!cur[0] || strcmp(cur, "(none)") == 0)
+				opt.hostname = "agentvm";
+		}
+	}
+	if (opt.hostname) {
+		r = agent_pid1_set_hostname(opt.hostname);
+		if (r < 0)
+			log_warn("sethostname %s: %s", opt.hostname, strerror(-r));
+	}
+
+	r = agent_new(&opt, &a);
+	if (r == 0) {
+		log_info("agentvm-agent %s ready%s%s", AGENT_VERSION, opt.pid1 ? " as PID 1" : "",
+			 opt.container ? " (container)" : "");
+		r = agent_run(a);
+	} else {
+		log_err("cannot start: %s", strerror(-r));
+	}
+	agent_free(a);
+	if (opt.pid1 && !opt.container) {
+		/* PID 1 must not exit: that panics the kernel. */
+		log_info("powering off");
+		agent_pid1_poweroff();
+	}
+	return r < 0 ? 1 : 0;
+}
