@@ -3,7 +3,8 @@
  * A guest defines guest_main(), which vCPU 0 runs at CPL3; its return value
  * is written to the test-exit port (agentvm-vmm exits with 16 + (v & 63)).
  * Other vCPUs park at CPL0 unless the guest also defines guest_ap_main(),
- * which they then run at CPL3 before parking. CPL3 has IOPL 3: in/out work. */
+ * which they then run at CPL3 before parking. CPL3 may use in/out on every
+ * port (IOPL 3, and an all-zero I/O bitmap for hosts that ignore IOPL). */
 #ifndef AGENTVM_GUESTS_RT_H
 #define AGENTVM_GUESTS_RT_H
 
@@ -17,8 +18,6 @@
 int guest_main(uint64_t cpu);
 /* Optional, defined by the guest (weak references). */
 void guest_ap_main(uint64_t cpu);
-/* Runs at CPL0 on every vCPU before it drops to CPL3; must live in .ktext. */
-void guest_cpl0_init(uint64_t cpu);
 /* LSTAR target; must live in .ktext. Defaults to a stub that fails. */
 void guest_syscall_entry(void);
 

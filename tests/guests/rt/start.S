@@ -4,7 +4,7 @@
  * Every vCPU enters _start in 64-bit mode at CPL0 with RDI = its index.
  * CPL0 is emulated one instruction at a time on some hosts (~1 us each), so
  * all tables are built by the assembler and the linker script, and the
- * per-vCPU path below is ~40 instructions before it drops to CPL3. */
+ * per-vCPU path below is ~35 instructions before it drops to CPL3. */
 #include "layout.h"
 
 /* I/O map base and TSS limit of vCPU i (see rt_tss below). */
@@ -55,16 +55,6 @@ _start:
 	mov	$0x44700, %eax
 	wrmsr
 
-	/* Optional guest hook at CPL0: guest_cpl0_init(cpu). */
-	mov	$guest_cpl0_init, %eax
-	test	%eax, %eax
-	jz	2f
-	push	%rdi
-	push	%rdi
-	call	*%rax
-	pop	%rdi
-	pop	%rdi
-2:
 	/* vCPUs other than 0 only run CPL3 code if the guest has an AP main. */
 	test	%rdi, %rdi
 	jz	3f
@@ -94,7 +84,6 @@ rt_park_cpl0:
 	jmp	1b
 
 	.weak	guest_syscall_entry
-	.weak	guest_cpl0_init
 	.weak	guest_ap_main
 
 /* ---- interrupt stubs: one per vector, RT_ISR_STRIDE bytes apart -------------
