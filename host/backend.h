@@ -1,0 +1,79 @@
+/* Backends: what gives a sandbox its isolation. Every backend starts the same
+ * agent (docs/PROTOCOL.md) as PID 1 of a fresh sandbox and hands back byte
+ * streams connected to it; the rest of the controller never knows which one it
+ * talks to.
+ *   microvm    a KVM microVM run by agentvm-vmm (needs a host whose KVM can
+ *              run guest user space: see `agentvm doctor`)
+ *   container  namespaces + overlayfs + cgroups + capabilities + seccomp
+ *              (host/backend_container.c, host/CONTAINER.md) */
+#ifndef AGENTVM_HOST_BACKEND_H
+#define AGENTVM_HOST_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Zero means the backend's default for every field. */
+struct backend_limits {
+	uint64_t mem_bytes;  /* memory (RAM of a VM, memory cgroup of a container) */
+	uint32_t cpu_millis; /* thousandths of a CPU */
+	uint64_t pids_max;   /* tasks */
+	uint64_t disk_bytes; /* size of the writable layer over the image */
+};
+
+#define BACKEND_DEFAULT_MEM  (1ull << 30)
+#define BACKEND_DEFAULT_CPUS 2000
+#define BACKEND_DEFAULT_PIDS 1024
+#define BACKEND_DEFAULT_DISK (1ull << 30)
+#define BACKEND_NAME_MAX     63
+
+struct backend_config {
+	const char *name;	      /* [A-Za-z0-9_.-]{1,63}, unique among running sandboxes */
+	const char *rootfs;	      /* the image's root directory tree; never written to */
+	const char *agent_path;	      /* host path of the agent to run as PID 1; NULL: the
+				       * image's own /sbin/init */
+	const char *const *init_argv; /* replaces the agent's argv (diagnostics, tests);
+				       * argv[0] is the program; NULL normally */
+	struct backend_limits limits;
+	int log_fd; /* where PID 1's stdout/stderr go; -1: agent.log in the state dir */
+};
+
+struct backend_ops {
+	const char *name;
+	/* 0 when this backend can run sandboxes here; else -errno and one line in why. */
+	int (*probe)(char *why, size_t len);
+	/* Start a sandbox; on success *priv is its state. Logs why on failure. */
+	int (*create)(const struct backend_config *cfg, void **priv);
+	/* A new stream connected to the sandbox's agent. */
+	int (*connect)(void *priv, int *fd);
+	/* An fd that polls readable once the sandbox has stopped (or -1). */
+	int (*exit_fd)(void *priv);
+	/* Stop everything in the sandbox and remove its traces. */
+	void (*destroy)(void *priv);
+};
+
+struct backend_sandbox;
+
+extern const struct backend_ops backend_container_ops;
+extern const struct backend_ops backend_microvm_ops;
+
+/* The backend called name ("microvm", "container"); -ENOENT if none. */
+int backend_lookup(const char *name, const struct backend_ops **out);
+/* Is name a valid sandbox name? */
+int backend_name_valid(const char *name);
+/* Where backends keep per-sandbox state: $AGENTVM_RUN_DIR, else /run/agentvm
+ * (root) or $XDG_RUNTIME_DIR/agentvm. Creates it (0700). */
+int backend_state_root(char *out, size_t len);
+
+/* Create and start a sandbox with ops. Defaults are filled in for zero limits. */
+int backend_sandbox_new(const struct backend_ops *ops, const struct backend_config *cfg,
+			struct backend_sandbox **out);
+/* A new connection to the sandbox's agent (the caller owns the fd). */
+int backend_sandbox_connect(struct backend_sandbox *sb, int *fd);
+/* Pollable fd that turns readable when the sandbox has stopped, or -1. Owned by sb. */
+int backend_sandbox_exit_fd(struct backend_sandbox *sb);
+const char *backend_sandbox_name(const struct backend_sandbox *sb);
+const char *backend_sandbox_backend(const struct backend_sandbox *sb);
+/* Stop and remove the sandbox, then free sb. NULL-safe. */
+void backend_sandbox_free(struct backend_sandbox *sb);
+
+#endif

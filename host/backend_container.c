@@ -1,0 +1,601 @@
+/* The container backend: the agent as PID 1 of new mount, pid, net, ipc, uts
+ * and cgroup namespaces, on an overlay of the read-only image with a
+ * size-limited tmpfs on top, in its own cgroups, with a small capability set,
+ * no_new_privs and a seccomp deny-list. host/CONTAINER.md describes what the
+ * agent finds inside and why each wall is there. */
+#include "host/backend.h"
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "host/cgroup.h"
+#include "host/sandbox_caps.h"
+#include "host/sandbox_seccomp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* The fd on which the agent finds its listening socket (--listen-fd). */
+#define CONTAINER_LISTEN_FD 3
+#define CONTAINER_HOSTNAME  "agentvm"
+#define CONTAINER_STACK	    (256 * 1024)
+
+struct container {
+	char name[BACKEND_NAME_MAX + 1];
+	char dir[200];	/* state directory on the host */
+	char sock[230]; /* the agent's listening socket, bound in dir */
+	pid_t pid;
+	int pidfd;
+	struct cgroup *cg;
+};
+
+/* What the cloned child needs; it is a copy-on-write copy of the parent and
+ * must not allocate (the parent may have other threads holding malloc locks). */
+struct container_child {
+	const struct backend_config *cfg;
+	const struct sock_fprog *prog;
+	const char *dir;
+	int sync_fd; /* read end: one byte once the child is in its cgroups */
+	int err_fd;  /* write end, close-on-exec: a struct container_err on failure */
+	int listen_fd;
+	int agent_fd;
+	int log_fd;
+};
+
+struct container_err {
+	int err;
+	char what[244];
+};
+
+static __attribute__((noreturn, format(printf, 3, 4))) void
+container_fail(struct container_child *a, int err, const char *fmt, ...)
+{
+	struct container_err e = { .err = err };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e.what, sizeof(e.what), fmt, ap);
+	va_end(ap);
+	if (write(a->err_fd, &e, sizeof(e)) < 0) {
+		/* nothing more to do: the parent sees a short read */
+	}
+	_exit(125);
+}
+
+static void container_mkdir(struct container_child *a, const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		container_fail(a, errno, "mkdir %s", path);
+}
+
+static void container_mount(struct container_child *a, const char *src, const char *dst,
+			    const char *type, unsigned long flags, const char *data)
+{
+	if (mount(src, dst, type, flags, data) < 0)
+		container_fail(a, errno, "mount %s on %s", type ? type : (src ? src : "(remount)"),
+			       dst);
+}
+
+/* A read-only view of a path under /proc, when it exists. */
+static void container_proc_ro(struct container_child *a, const char *path)
+{
+	if (access(path, F_OK) < 0)
+		return;
+	container_mount(a, path, path, NULL, MS_BIND | MS_REC, NULL);
+	container_mount(a, NULL, path, NULL,
+			MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+/* Hide a file (behind /dev/null) or a directory (behind an empty read-only tmpfs). */
+static void container_mask(struct container_child *a, const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return;
+	if (S_ISDIR(st.st_mode))
+		container_mount(a, "tmpfs", path, "tmpfs",
+				MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555");
+	else
+		container_mount(a, "dev/null", path, NULL, MS_BIND, NULL);
+}
+
+/* /dev: a small tmpfs with the harmless character devices bound from the host,
+ * a private devpts instance and a /dev/shm. No devtmpfs: it would show every
+ * host device. */
+static void container_setup_dev(struct container_child *a)
+{
+	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	static const char *const links[][2] = {
+		{ "pts/ptmx", "dev/ptmx" },	     { "/proc/self/fd", "dev/fd" },
+		{ "/proc/self/fd/0", "dev/stdin" },  { "/proc/self/fd/1", "dev/stdout" },
+		{ "/proc/self/fd/2", "dev/stderr" },
+	};
+	char src[64], dst[64], opts[64];
+
+	container_mkdir(a, "dev", 0755);
+	container_mount(a, "tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=512k");
+	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+		int fd;
+		snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
+		snprintf(dst, sizeof(dst), "dev/%s", nodes[i]);
+		fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+		if (fd < 0)
+			container_fail(a, errno, "create %s", dst);
+		close(fd);
+		container_mount(a, src, dst, NULL, MS_BIND, NULL);
+	}
+	container_mkdir(a, "dev/pts", 0755);
+	container_mount(a, "devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+			"newinstance,ptmxmode=0666,mode=0620");
+	container_mkdir(a, "dev/shm", 01777);
+	snprintf(opts, sizeof(opts), "mode=1777,size=%llu",
+		 (unsigned long long)(a->cfg->limits.mem_bytes / 2));
+	container_mount(a, "shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts);
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
+			container_fail(a, errno, "symlink %s", links[i][1]);
+}
+
+/* /proc of the new pid namespace, with the host-wide knobs made read-only or
+ * hidden: root in the sandbox is uid 0 of the host, and file modes alone guard
+ * /proc/sys and /proc/sysrq-trigger. */
+static void container_setup_proc_sys(struct container_child *a)
+{
+	static const char *const ro[] = { "proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus",
+					  "proc/fs" };
+	static const char *const masked[] = { "proc/kcore",	  "proc/keys",	 "proc/timer_list",
+					      "proc/sched_debug", "proc/kmsg",	 "proc/acpi",
+					      "proc/scsi",	  "proc/driver", "sys/firmware" };
+
+	container_mkdir(a, "proc", 0555);
+	container_mount(a, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	container_mkdir(a, "sys", 0555);
+	container_mount(a, "sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(ro); i++)
+		container_proc_ro(a, ro[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(masked); i++)
+		container_mask(a, masked[i]);
+}
+
+static void container_lo_up(struct container_child *a)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		container_fail(a, errno, "socket for lo");
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		container_fail(a, errno, "get lo flags");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		container_fail(a, errno, "bring lo up");
+	close(s);
+}
+
+/* Put fd at a fresh number >= 16 with close-on-exec set. */
+static int container_lift(struct container_child *a, int fd)
+{
+	int n;
+
+	if (fd < 0)
+		return -1;
+	n = fcntl(fd, F_DUPFD_CLOEXEC, 16);
+	if (n < 0)
+		container_fail(a, errno, "dup");
+	return n;
+}
+
+static void container_setup_fds(struct container_child *a)
+{
+	int listen_fd = container_lift(a, a->listen_fd);
+	int log_fd = container_lift(a, a->log_fd);
+	int null_fd;
+
+	a->err_fd = container_lift(a, a->err_fd);
+	a->agent_fd = container_lift(a, a->agent_fd);
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null_fd < 0)
+		container_fail(a, errno, "open /dev/null");
+	if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 ||
+	    dup2(listen_fd, CONTAINER_LISTEN_FD) < 0)
+		container_fail(a, errno, "dup2");
+	/* Everything else closes on exec (the error pipe and the agent's fd included). */
+	if (syscall(SYS_close_range, CONTAINER_LISTEN_FD + 1, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) <
+	    0) {
+		for (int fd = CONTAINER_LISTEN_FD + 1; fd < 1024; fd++)
+			if (fd != a->err_fd && fd != a->agent_fd)
+				close(fd);
+	}
+}
+
+static int container_child_main(void *arg)
+{
+	struct container_child *a = arg;
+	const struct backend_config *cfg = a->cfg;
+	char path[256], opts[128];
+	char fdstr[16];
+	char *const env[] = { "container=agentvm",
+			      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			      getenv("AGENTVM_DEBUG") ? "AGENTVM_DEBUG=1" : NULL, NULL };
+	const char *default_argv[] = { "agentvm-agent", "--listen-fd", fdstr, NULL };
+	const char *const *argv = cfg->init_argv ? cfg->init_argv : default_argv;
+	char b;
+	int r;
+
+	/* Die with the process that made us; if it is gone already, the read
+	 * below sees end of file. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		_exit(125);
+	if (read(a->sync_fd, &b, 1) != 1)
+		_exit(125);
+	close(a->sync_fd);
+	/* Now in the sandbox's cgroups: make them the root of its cgroup namespace. */
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		container_fail(a, errno, "unshare the cgroup namespace");
+	container_mount(a, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+
+	/* The writable layer: a tmpfs visible only in this mount namespace. */
+	if ((size_t)snprintf(path, sizeof(path), "%s/fs", a->dir) >= sizeof(path))
+		container_fail(a, ENAMETOOLONG, "state directory");
+	snprintf(opts, sizeof(opts), "size=%llu,mode=0755",
+		 (unsigned long long)cfg->limits.disk_bytes);
+	container_mount(a, "agentvm", path, "tmpfs", MS_NOSUID | MS_NODEV, opts);
+	if (chdir(path) < 0)
+		container_fail(a, errno, "chdir %s", path);
+	container_mkdir(a, "upper", 0755);
+	container_mkdir(a, "work", 0700);
+	container_mkdir(a, "lower", 0755);
+	container_mkdir(a, "root", 0755);
+	/* A read-only bind of the image keeps odd characters of its path out of
+	 * the overlay's option string. */
+	container_mount(a, cfg->rootfs, "lower", NULL, MS_BIND, NULL);
+	container_mount(a, NULL, "lower", NULL,
+			MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+	container_mount(a, "overlay", "root", "overlay", MS_NOSUID | MS_NODEV,
+			"lowerdir=lower,upperdir=upper,workdir=work");
+	if (chdir("root") < 0)
+		container_fail(a, errno, "chdir root");
+	container_setup_dev(a);
+	container_setup_proc_sys(a);
+	container_mkdir(a, "tmp", 01777);
+
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		container_fail(a, errno, "pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		container_fail(a, errno, "detach the old root");
+	if (chdir("/") < 0)
+		container_fail(a, errno, "chdir /");
+
+	if (sethostname(CONTAINER_HOSTNAME, strlen(CONTAINER_HOSTNAME)) < 0)
+		container_fail(a, errno, "sethostname");
+	container_lo_up(a);
+	if (setsid() < 0)
+		container_fail(a, errno, "setsid");
+	container_setup_fds(a);
+	snprintf(fdstr, sizeof(fdstr), "%d", CONTAINER_LISTEN_FD);
+
+	r = sandbox_caps_drop();
+	if (r < 0)
+		container_fail(a, -r, "drop capabilities");
+	r = sandbox_seccomp_apply(a->prog);
+	if (r < 0)
+		container_fail(a, -r, "install the seccomp filter");
+	if (a->agent_fd >= 0 && !cfg->init_argv)
+		syscall(SYS_execveat, a->agent_fd, "", argv, env, AT_EMPTY_PATH);
+	else
+		execve(cfg->init_argv ? argv[0] : "/sbin/init", (char *const *)argv, env);
+	container_fail(a, errno, "execute %s",
+		       cfg->init_argv ? argv[0]
+				      : (cfg->agent_path ? cfg->agent_path : "/sbin/init"));
+}
+
+static int container_listen(struct container *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+
+	if (strlen(c->sock) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, c->sock, strlen(c->sock) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(c->sock);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(c->sock, 0600) < 0 ||
+	    listen(fd, 64) < 0)
+		return -errno;
+	return take_fd(&fd);
+}
+
+static void container_reap(struct container *c, int kill_it)
+{
+	siginfo_t si;
+
+	if (c->pidfd < 0)
+		return;
+	if (kill_it)
+		syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+	memset(&si, 0, sizeof(si));
+	while (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+		;
+	close(c->pidfd);
+	c->pidfd = -1;
+}
+
+static void container_destroy(void *priv)
+{
+	struct container *c = priv;
+	char path[256];
+
+	if (!c)
+		return;
+	container_reap(c, 1);
+	if (c->cg) {
+		cgroup_kill(c->cg);
+		cgroup_free(c->cg);
+	}
+	if (c->dir[0]) {
+		unlink(c->sock);
+		snprintf(path, sizeof(path), "%s/agent.log", c->dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/fs", c->dir);
+		rmdir(path);
+		if (rmdir(c->dir) < 0 && errno != ENOENT)
+			log_warn("sandbox %s: cannot remove %s: %s", c->name, c->dir,
+				 strerror(errno));
+	}
+	free(c);
+}
+
+/* Wait (bounded) for the child's verdict: EOF on the error pipe means the
+ * agent was executed. */
+static int container_await(struct container *c, int err_fd)
+{
+	struct container_err e;
+	struct pollfd p = { .fd = err_fd, .events = POLLIN };
+	ssize_t n;
+	int r;
+
+	do
+		r = poll(&p, 1, 30000);
+	while (r < 0 && errno == EINTR);
+	if (r == 0) {
+		log_err("sandbox %s: set-up did not finish in 30 s", c->name);
+		return -ETIMEDOUT;
+	}
+	n = read(err_fd, &e, sizeof(e));
+	if (n == 0)
+		return 0;
+	if (n != (ssize_t)sizeof(e)) {
+		log_err("sandbox %s: set-up died without a word", c->name);
+		return -EIO;
+	}
+	e.what[sizeof(e.what) - 1] = '\0';
+	log_err("sandbox %s: %s: %s", c->name, e.what, strerror(e.err));
+	return e.err > 0 ? -e.err : -EIO;
+}
+
+static int container_create(const struct backend_config *cfg, void **priv)
+{
+	struct container *c;
+	struct container_child a = { .cfg = cfg };
+	struct sock_fprog prog = { 0 };
+	struct cgroup_limits lim = { .mem_bytes = cfg->limits.mem_bytes,
+				     .pids_max = cfg->limits.pids_max,
+				     .cpu_millis = cfg->limits.cpu_millis };
+	_cleanup_close_ int listen_fd = -1, agent_fd = -1, log_fd = -1;
+	int sync[2] = { -1, -1 }, err[2] = { -1, -1 };
+	char root[128], path[256];
+	struct stat st;
+	void *stack = MAP_FAILED;
+	int pidfd = -1, r;
+	pid_t pid;
+
+	*priv = NULL;
+	if (!cfg->rootfs || stat(cfg->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_err("sandbox %s: the image root %s is not a directory", cfg->name,
+			cfg->rootfs ? cfg->rootfs : "(none)");
+		return -ENOTDIR;
+	}
+	if (geteuid() != 0) {
+		log_err("sandbox %s: the container backend needs root (namespaces, mounts, "
+			"cgroups)",
+			cfg->name);
+		return -EPERM;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->pidfd = -1;
+	snprintf(c->name, sizeof(c->name), "%s", cfg->name);
+	r = backend_state_root(root, sizeof(root));
+	if (r < 0)
+		goto fail;
+	snprintf(c->dir, sizeof(c->dir), "%s/%s", root, cfg->name);
+	if (mkdir(c->dir, 0700) < 0) {
+		r = -errno;
+		log_err("sandbox %s: %s: %s", cfg->name, c->dir,
+			r == -EEXIST ? "a sandbox of that name exists" : strerror(errno));
+		c->dir[0] = '\0';
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/fs", c->dir);
+	if (mkdir(path, 0700) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	snprintf(c->sock, sizeof(c->sock), "%s/agent.sock", c->dir);
+	listen_fd = container_listen(c);
+	if (listen_fd < 0) {
+		r = listen_fd;
+		log_err("sandbox %s: listening socket %s: %s", cfg->name, c->sock, strerror(-r));
+		goto fail;
+	}
+	if (cfg->agent_path && !cfg->init_argv) {
+		agent_fd = open(cfg->agent_path, O_RDONLY | O_CLOEXEC);
+		if (agent_fd < 0) {
+			r = -errno;
+			log_err("sandbox %s: agent %s: %s", cfg->name, cfg->agent_path,
+				strerror(errno));
+			goto fail;
+		}
+	}
+	if (cfg->log_fd >= 0) {
+		log_fd = fcntl(cfg->log_fd, F_DUPFD_CLOEXEC, 3);
+	} else {
+		snprintf(path, sizeof(path), "%s/agent.log", c->dir);
+		log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	}
+	if (log_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = cgroup_new(cfg->name, &lim, &c->cg);
+	if (r < 0)
+		goto fail;
+	r = sandbox_seccomp_compile(&prog);
+	if (r < 0) {
+		log_err("sandbox %s: compiling the seccomp filter: %s", cfg->name, strerror(-r));
+		goto fail;
+	}
+	/* A socket pair, so that a write to a child that died is EPIPE, not SIGPIPE. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0 ||
+	    pipe2(err, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	stack = mmap(NULL, CONTAINER_STACK, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	a.prog = &prog;
+	a.dir = c->dir;
+	a.sync_fd = sync[0];
+	a.err_fd = err[1];
+	a.listen_fd = listen_fd;
+	a.agent_fd = agent_fd;
+	a.log_fd = log_fd;
+	pid = clone(container_child_main, (char *)stack + CONTAINER_STACK,
+		    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+			    CLONE_PIDFD | SIGCHLD,
+		    &a, &pidfd);
+	if (pid < 0) {
+		r = -errno;
+		log_err("sandbox %s: clone: %s", cfg->name, strerror(errno));
+		goto fail;
+	}
+	c->pid = pid;
+	c->pidfd = pidfd;
+	close(sync[0]);
+	close(err[1]);
+	sync[0] = err[1] = -1;
+	r = cgroup_add_pid(c->cg, pid);
+	if (r < 0)
+		goto fail;
+	if (send(sync[1], "g", 1, MSG_NOSIGNAL) != 1) {
+		r = -errno;
+		goto fail;
+	}
+	r = container_await(c, err[0]);
+	if (r < 0)
+		goto fail;
+	log_debug("sandbox %s: agent started as pid %d (state in %s)", c->name, (int)pid, c->dir);
+	*priv = c;
+	r = 0;
+	c = NULL;
+fail:
+	if (stack != MAP_FAILED)
+		munmap(stack, CONTAINER_STACK);
+	sandbox_seccomp_prog_free(&prog);
+	for (int i = 0; i < 2; i++) {
+		if (sync[i] >= 0)
+			close(sync[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
+	container_destroy(c);
+	return r;
+}
+
+static int container_connect(void *priv, int *out)
+{
+	struct container *c = priv;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	memcpy(sa.sun_path, c->sock, strlen(c->sock) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		log_err("sandbox %s: connect to the agent: %s", c->name, strerror(errno));
+		return r;
+	}
+	*out = take_fd(&fd);
+	return 0;
+}
+
+static int container_exit_fd(void *priv)
+{
+	return ((struct container *)priv)->pidfd;
+}
+
+static int container_probe(char *why, size_t len)
+{
+	struct cgroup_place pl;
+
+	if (geteuid() != 0) {
+		snprintf(why, len, "needs root (namespaces, overlayfs, cgroups)");
+		return -EPERM;
+	}
+	for (int c = 0; c < CGROUP_NCTRL; c++) {
+		if (cgroup_locate(c, &pl) < 0) {
+			snprintf(why, len, "the %s cgroup controller is not available",
+				 cgroup_ctrl_name(c));
+			return -ENOTSUP;
+		}
+	}
+	snprintf(why, len, "namespaces, overlayfs, cgroups, seccomp (%d denied syscalls)",
+		 sandbox_seccomp_count());
+	return 0;
+}
+
+const struct backend_ops backend_container_ops = {
+	.name = "container",
+	.probe = container_probe,
+	.create = container_create,
+	.connect = container_connect,
+	.exit_fd = container_exit_fd,
+	.destroy = container_destroy,
+};

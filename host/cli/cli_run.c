@@ -1,0 +1,287 @@
+/* agentvm run: one command in a fresh sandbox, output streamed, exit status
+ * passed through, sandbox destroyed. No daemon: the controller is embedded. */
+#include "host/cli/cli.h"
+
+#include "common/log.h"
+#include "host/controller.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define CLI_RUN_MAX_ENV 256
+
+static const char cli_run_usage[] =
+	"Usage: agentvm run [OPTIONS] -- COMMAND [ARG...]\n"
+	"Run COMMAND in a new sandbox, stream its output, and exit with its status.\n"
+	"\n"
+	"Options:\n"
+	"  --image NAME|PATH     image to boot: a name (minimal, base) built by images/<name>/\n"
+	"                        build.sh when needed, or a directory holding a root tree\n"
+	"                        (default: minimal)\n"
+	"  --isolation LEVEL     auto, microvm or container (default: auto: microvm when this\n"
+	"                        host can run microVM guests, else container; says which on "
+	"stderr)\n"
+	"  --mem SIZE            memory limit, e.g. 512M, 2G (default: 1G)\n"
+	"  --cpus N              CPU limit, e.g. 2 or 0.5 (default: 2)\n"
+	"  --disk SIZE           size of the writable layer over the image (default: 1G)\n"
+	"  --pids N              task limit (default: 1024)\n"
+	"  --timeout SECONDS     kill the command after this long and exit 124 (default: none)\n"
+	"  -e, --env KEY=VALUE   set an environment variable (repeatable)\n"
+	"  -w, --workdir DIR     working directory inside the sandbox (default: /)\n"
+	"  -u, --user UID        run as this numeric user id (default: 0)\n"
+	"  -i, --interactive     pass our standard input to the command\n"
+	"  -h, --help            show this help\n"
+	"\n"
+	"Exit status: the command's own; 128+N if signal N ended it; 124 on timeout;\n"
+	"126 if it cannot be executed; 127 if it is not found; 125 if agentvm failed;\n"
+	"2 for bad options.\n"
+	"Environment: AGENTVM_LIBEXEC (where agentvm-agent, agentvm-vmm and guests/ are;\n"
+	"default: the directory of this program), AGENTVM_IMAGES (the image scripts; default:\n"
+	"<libexec>/../images), AGENTVM_RUN_DIR (sandbox state; default /run/agentvm),\n"
+	"AGENTVM_DEBUG=1 (debug log, and the agent's log on stderr).\n";
+
+enum {
+	OPT_IMAGE = 256,
+	OPT_ISOLATION,
+	OPT_MEM,
+	OPT_CPUS,
+	OPT_DISK,
+	OPT_PIDS,
+	OPT_TIMEOUT,
+};
+
+static const struct option cli_run_opts[] = {
+	{ "image", required_argument, NULL, OPT_IMAGE },
+	{ "isolation", required_argument, NULL, OPT_ISOLATION },
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "pids", required_argument, NULL, OPT_PIDS },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "env", required_argument, NULL, 'e' },
+	{ "workdir", required_argument, NULL, 'w' },
+	{ "user", required_argument, NULL, 'u' },
+	{ "interactive", no_argument, NULL, 'i' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct cli_run_args {
+	const char *image;
+	const char *isolation;
+	struct backend_limits limits;
+	uint64_t timeout_ms;
+	const char *env[CLI_RUN_MAX_ENV + 1];
+	int nenv;
+	const char *workdir;
+	int64_t uid;
+	int interactive;
+	char **cmd;
+};
+
+/* 0, or the exit status to leave with (help: 0 after printing). */
+static int cli_run_parse(int argc, char **argv, struct cli_run_args *a, int *done)
+{
+	int c, r;
+
+	*done = 0;
+	memset(a, 0, sizeof(*a));
+	a->image = "minimal";
+	a->isolation = "auto";
+	a->uid = -1;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+:e:w:u:ih", cli_run_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_IMAGE:
+			if (!*optarg)
+				return cli_usage_error("run", "--image needs a name or a path");
+			a->image = optarg;
+			break;
+		case OPT_ISOLATION:
+			if (strcmp(optarg, "auto") && strcmp(optarg, "microvm") &&
+			    strcmp(optarg, "container"))
+				return cli_usage_error(
+					"run",
+					"--isolation must be auto, microvm or container, not '%s'",
+					optarg);
+			a->isolation = optarg;
+			break;
+		case OPT_MEM:
+		case OPT_DISK:
+			r = cli_parse_size(optarg, c == OPT_MEM ? &a->limits.mem_bytes
+								: &a->limits.disk_bytes);
+			if (r < 0 || (c == OPT_MEM && a->limits.mem_bytes < (16u << 20)))
+				return cli_usage_error("run",
+						       "--%s wants a size such as 512M or 2G (at "
+						       "least 16M for --mem), not '%s'",
+						       c == OPT_MEM ? "mem" : "disk", optarg);
+			break;
+		case OPT_CPUS:
+			if (cli_parse_cpus(optarg, &a->limits.cpu_millis) < 0)
+				return cli_usage_error("run",
+						       "--cpus wants a number of CPUs such as 2 or "
+						       "0.5, not '%s'",
+						       optarg);
+			break;
+		case OPT_PIDS: {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || *end || !*optarg || v < 8 || v > 4194304)
+				return cli_usage_error(
+					"run", "--pids wants a number from 8 to 4194304, not '%s'",
+					optarg);
+			a->limits.pids_max = v;
+			break;
+		}
+		case OPT_TIMEOUT:
+			if (cli_parse_seconds(optarg, &a->timeout_ms) < 0)
+				return cli_usage_error("run",
+						       "--timeout wants seconds such as 30 or 1.5, "
+						       "not '%s'",
+						       optarg);
+			break;
+		case 'e':
+			if (!strchr(optarg, '=') || optarg[0] == '=')
+				return cli_usage_error("run", "--env wants KEY=VALUE, not '%s'",
+						       optarg);
+			if (a->nenv >= CLI_RUN_MAX_ENV)
+				return cli_usage_error("run", "at most %d --env options",
+						       CLI_RUN_MAX_ENV);
+			a->env[a->nenv++] = optarg;
+			break;
+		case 'w':
+			if (optarg[0] != '/')
+				return cli_usage_error("run",
+						       "--workdir wants an absolute path, not '%s'",
+						       optarg);
+			a->workdir = optarg;
+			break;
+		case 'u': {
+			char *end;
+			errno = 0;
+			long long v = strtoll(optarg, &end, 10);
+			if (errno || *end || !*optarg || v < 0 || v > 0xfffffffeLL)
+				return cli_usage_error(
+					"run", "--user wants a numeric uid, not '%s'", optarg);
+			a->uid = v;
+			break;
+		}
+		case 'i':
+			a->interactive = 1;
+			break;
+		case 'h':
+			fputs(cli_run_usage, stdout);
+			*done = 1;
+			return 0;
+		case ':':
+			return cli_usage_error("run", "%s needs a value", argv[optind - 1]);
+		default:
+			if (optopt)
+				return cli_usage_error("run", "unknown option '-%c'", optopt);
+			return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("run", "no command given: agentvm run [OPTIONS] -- COMMAND");
+	a->cmd = argv + optind;
+	return 0;
+}
+
+int cli_run_main(int argc, char **argv)
+{
+	struct cli_run_args a;
+	struct controller_options o = { .log_fd = -1 };
+	struct controller_sandbox *sb = NULL;
+	struct controller_exec ex = { .uid = -1, .out_fd = 1, .err_fd = 2, .stdin_fd = -1 };
+	struct controller_exec_result res;
+	const struct backend_ops *ops;
+	char rootfs[PATH_MAX], agentbuf[PATH_MAX], why[768];
+	sigset_t sigs;
+	int done, r, status, sigfd = -1;
+
+	r = cli_run_parse(argc, argv, &a, &done);
+	if (r || done)
+		return r;
+
+	/* Signals wait in a signalfd: while the sandbox starts they end the run
+	 * cleanly; while the command runs they are forwarded to it. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sigfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	r = controller_choose_backend(a.isolation, &ops, why, sizeof(why));
+	if (r < 0) {
+		log_err("isolation %s: %s", a.isolation, strerror(-r));
+		status = CLI_EXIT_INTERNAL;
+		goto out;
+	}
+	if (strcmp(a.isolation, "auto") == 0)
+		fprintf(stderr, "agentvm: %s\n", why);
+
+	o.agent_path = cli_image_agent(agentbuf, sizeof(agentbuf));
+	r = cli_image_resolve(a.image, o.agent_path, rootfs, sizeof(rootfs));
+	if (r < 0) {
+		status = CLI_EXIT_INTERNAL;
+		goto out;
+	}
+	o.isolation = a.isolation;
+	o.rootfs = rootfs;
+	o.limits = a.limits;
+	if (getenv("AGENTVM_DEBUG") && strcmp(getenv("AGENTVM_DEBUG"), "0") != 0)
+		o.log_fd = 2;
+	r = controller_sandbox_new(&o, ops, &sb);
+	if (r < 0) {
+		status = CLI_EXIT_INTERNAL;
+		goto out;
+	}
+	if (sigfd >= 0) {
+		struct signalfd_siginfo si;
+		if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			status = CLI_EXIT_SIGNALLED + (int)si.ssi_signo;
+			goto out;
+		}
+	}
+
+	a.env[a.nenv] = NULL;
+	ex.argv = (const char *const *)a.cmd;
+	ex.env = a.env;
+	ex.cwd = a.workdir;
+	ex.uid = a.uid;
+	ex.timeout_ms = a.timeout_ms;
+	ex.stdin_fd = a.interactive ? 0 : -1;
+	ex.signal_fd = sigfd;
+	r = controller_sandbox_exec(sb, &ex, &res);
+	if (r < 0) {
+		status = CLI_EXIT_INTERNAL;
+		goto out;
+	}
+	status = cli_exit_status(&res);
+	if (!res.started) {
+		if (status == CLI_EXIT_NOTFOUND)
+			fprintf(stderr, "agentvm: %s: command not found\n", a.cmd[0]);
+		else
+			fprintf(stderr, "agentvm: %s: %s\n", a.cmd[0],
+				res.error[0] ? res.error : res.error_code);
+	} else if (res.timed_out) {
+		fprintf(stderr, "agentvm: %s: timed out after %llu ms\n", a.cmd[0],
+			(unsigned long long)a.timeout_ms);
+	}
+out:
+	controller_sandbox_free(sb);
+	if (sigfd >= 0)
+		close(sigfd);
+	return status;
+}

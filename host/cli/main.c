@@ -1,0 +1,49 @@
+/* agentvm: the command line. Each subcommand lives in host/cli/cli_<name>.c. */
+#include "host/cli/cli.h"
+
+#include "common/log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char main_usage[] =
+	"Usage: agentvm COMMAND [OPTIONS]\n"
+	"Give every AI coding agent its own sandbox: a KVM microVM, or a container where\n"
+	"this host's KVM cannot run guests.\n"
+	"\n"
+	"Commands:\n"
+	"  run      run one command in a fresh sandbox and exit with its status\n"
+	"  doctor   check what this host can isolate with, and why\n"
+	"\n"
+	"'agentvm COMMAND --help' describes each command.\n";
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} main_cmds[] = {
+	{ "run", cli_run_main },
+	{ "doctor", cli_doctor_main },
+};
+
+int main(int argc, char **argv)
+{
+	log_init("agentvm", NULL);
+	/* A closed stdout is an error to report, not a reason to die. */
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2) {
+		fputs(main_usage, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(main_usage, stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(main_cmds) / sizeof(main_cmds[0]); i++)
+		if (strcmp(argv[1], main_cmds[i].name) == 0)
+			return main_cmds[i].fn(argc - 1, argv + 1);
+	if (argv[1][0] == '-')
+		return cli_usage_error(NULL, "unknown option '%s'", argv[1]);
+	return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
+}

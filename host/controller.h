@@ -1,0 +1,67 @@
+/* The embedded controller: what `agentvm run` uses when no daemon runs. It
+ * picks a backend, starts a sandbox, waits for the agent's hello, runs
+ * commands with their output streamed, and destroys the sandbox. */
+#ifndef AGENTVM_HOST_CONTROLLER_H
+#define AGENTVM_HOST_CONTROLLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "host/backend.h"
+
+struct json_object;
+struct controller_sandbox;
+
+struct controller_options {
+	const char *isolation;	/* "auto", "microvm" or "container" */
+	const char *name;	/* NULL: a fresh "run-<random>" */
+	const char *rootfs;	/* the image's root tree */
+	const char *agent_path; /* NULL: the image's /sbin/init */
+	struct backend_limits limits;
+	int hello_timeout_ms; /* 0: 30 s */
+	int log_fd;	      /* PID 1's stdout/stderr; -1: a file in the state directory */
+};
+
+/* Resolve an isolation level to a backend. "auto" takes microvm when this host
+ * can run microVM sandboxes and container otherwise; why (one line) says which
+ * and for what reason. -EINVAL for an unknown level. */
+int controller_choose_backend(const char *isolation, const struct backend_ops **ops, char *why,
+			      size_t why_len);
+
+/* Create a sandbox with the chosen backend and wait for the agent's hello.
+ * Logs the reason on failure. */
+int controller_sandbox_new(const struct controller_options *o, const struct backend_ops *ops,
+			   struct controller_sandbox **out);
+/* The agent's hello result (borrowed). */
+struct json_object *controller_sandbox_hello(struct controller_sandbox *sb);
+const char *controller_sandbox_name(const struct controller_sandbox *sb);
+/* Ask the agent to shut down (briefly), then destroy the sandbox. NULL-safe. */
+void controller_sandbox_free(struct controller_sandbox *sb);
+
+struct controller_exec {
+	const char *const *argv; /* NULL-terminated, at least one entry */
+	const char *const *env;	 /* "K=V" entries, NULL-terminated; NULL: none */
+	const char *cwd;	 /* NULL: / */
+	int64_t uid;		 /* -1: the agent's default (root) */
+	uint64_t timeout_ms;	 /* 0: none */
+	int out_fd, err_fd;	 /* where stdout and stderr are written as they arrive */
+	int stdin_fd;		 /* -1: empty stdin; else streamed to the command until EOF */
+	int signal_fd;		 /* -1, or a signalfd whose signals are forwarded to the command */
+};
+
+struct controller_exec_result {
+	int started;   /* the process ran (else error/error_code say why not) */
+	int exit_code; /* its exit status, or -1 when a signal ended it */
+	int signo;     /* that signal, else 0 */
+	int timed_out; /* the timeout ended it */
+	int64_t duration_ms;
+	char error_code[32]; /* when it did not start: the agent's code ("ENOENT"...) */
+	char error[256];
+};
+
+/* Run one command to completion. 0 once the command has ended (or failed to
+ * start: see res->started); -errno when the sandbox or connection failed. */
+int controller_sandbox_exec(struct controller_sandbox *sb, const struct controller_exec *ex,
+			    struct controller_exec_result *res);
+
+#endif
