@@ -31,6 +31,7 @@ static void usage(FILE *f)
 		"  --container         running in a container: shutdown exits instead of\n"
 		"                      rebooting, and /tmp and /run are left to the runtime\n"
 		"                      (also detected as PID 1 from $container or /.dockerenv)\n"
+		"  --vm                running in a VM: ignore container markers\n"
 		"  --max-connections N accept at most N clients at once (default %d)\n"
 		"  --debug             log debug messages (also AGENTVM_DEBUG=1)\n"
 		"  --help              show this help and exit\n"
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
 		OPT_LISTEN_FD,
 		OPT_HOSTNAME,
 		OPT_CONTAINER,
+		OPT_VM,
 		OPT_MAXCONN,
 		OPT_DEBUG,
 		OPT_HELP,
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
 		{ "listen-fd", required_argument, NULL, OPT_LISTEN_FD },
 		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
 		{ "container", no_argument, NULL, OPT_CONTAINER },
+		{ "vm", no_argument, NULL, OPT_VM },
 		{ "max-connections", required_argument, NULL, OPT_MAXCONN },
 		{ "debug", no_argument, NULL, OPT_DEBUG },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -72,7 +75,7 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	char *end;
 	long v;
-	int c, r;
+	int c, r, vm = 0;
 
 	log_init("agentvm-agent", NULL);
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -97,6 +100,11 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CONTAINER:
 			opt.container = 1;
+			vm = 0;
+			break;
+		case OPT_VM:
+			opt.container = 0;
+			vm = 1;
 			break;
 		case OPT_MAXCONN:
 			errno = 0;
@@ -129,7 +137,8 @@ int main(int argc, char **argv)
 	}
 
 	opt.pid1 = getpid() == 1;
-	if (opt.pid1 && !opt.container && (getenv("container") || access("/.dockerenv", F_OK) == 0))
+	if (opt.pid1 && !opt.container && !vm &&
+	    (getenv("container") || access("/.dockerenv", F_OK) == 0))
 		opt.container = 1;
 	/* File modes in requests are meant literally; execs get 022 back. */
 	umask(0);
