@@ -253,8 +253,8 @@ void hostprobe_guest_syscall(const char *vmm, const char *guest, struct hostprob
 	}
 	if (WIFEXITED(st) && (WEXITSTATUS(st) == 18 || WEXITSTATUS(st) == 3)) {
 		hostprobe_set(out, HOSTPROBE_FAIL,
-			      "SYSCALL from guest CPL3 is not delivered to the guest kernel "
-			      "(status %d): a Linux guest's user space cannot run on this KVM",
+			      "a Linux guest's user space cannot run on this KVM: SYSCALL from "
+			      "guest CPL3 is not delivered to the guest kernel (probe status %d)",
 			      WEXITSTATUS(st));
 		return;
 	}

@@ -241,8 +241,7 @@ static void doctor_verdicts(const struct doctor *d, struct doctor_verdict v[3])
 	if (!doctor_ok(d, "kvm")) {
 		snprintf(v[0].reason, sizeof(v[0].reason), "no usable KVM: %s", kvm->detail);
 	} else if (sys->status == HOSTPROBE_FAIL) {
-		snprintf(v[0].reason, sizeof(v[0].reason),
-			 "this host's KVM cannot run a Linux guest's user space: %s", sys->detail);
+		snprintf(v[0].reason, sizeof(v[0].reason), "%s", sys->detail);
 	} else if (sys->status != HOSTPROBE_OK) {
 		snprintf(v[0].reason, sizeof(v[0].reason), "cannot tell: %s", sys->detail);
 	} else {

@@ -117,8 +117,108 @@ static int cli_image_script(const char *script, const char *const *args, char *o
 	return 0;
 }
 
+/* The scripts take a quarter of a second to say where an image is (they hash
+ * their inputs). Remember the answer beside the images, keyed by what the
+ * scripts hash: the agent, the image's folder and lib.sh, and the dpkg
+ * database (package versions). Any change there asks the script again. */
+static void cli_image_key_add(char *key, size_t len, size_t *used, const char *what,
+			      const struct stat *st)
+{
+	int n;
+
+	if (*used >= len)
+		return;
+	n = snprintf(key + *used, len - *used, "%s:%lld:%lld.%ld;", what, (long long)st->st_size,
+		     (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+	*used = n < 0 ? len : *used + (size_t)n;
+}
+
+static void cli_image_key(const char *images, const char *name, const char *agent, char *key,
+			  size_t len)
+{
+	char path[PATH_MAX + 300];
+	const char *files[] = { agent, "lib.sh", name, "/var/lib/dpkg/status" };
+	size_t used = 0;
+	DIR *d;
+	struct dirent *e;
+	struct stat st;
+
+	key[0] = '\0';
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (!files[i])
+			snprintf(path, sizeof(path), "(none)");
+		else if (files[i][0] == '/')
+			snprintf(path, sizeof(path), "%s", files[i]);
+		else
+			snprintf(path, sizeof(path), "%s/%s", images, files[i]);
+		if (stat(path, &st) < 0)
+			memset(&st, 0, sizeof(st));
+		cli_image_key_add(key, len, &used, path, &st);
+	}
+	snprintf(path, sizeof(path), "%s/%s", images, name);
+	d = opendir(path);
+	while (d && (e = readdir(d))) {
+		char f[PATH_MAX + 600];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
+		if (stat(f, &st) == 0)
+			cli_image_key_add(key, len, &used, e->d_name, &st);
+	}
+	if (d)
+		closedir(d);
+}
+
+static int cli_image_cache_file(const char *name, char *out, size_t len)
+{
+	const char *c = getenv("AGENTVM_CACHE"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+	int n;
+
+	if (c && *c)
+		n = snprintf(out, len, "%s/images/.agentvm-%s.where", c, name);
+	else if (x && *x)
+		n = snprintf(out, len, "%s/agentvm/images/.agentvm-%s.where", x, name);
+	else if (h && *h)
+		n = snprintf(out, len, "%s/.cache/agentvm/images/.agentvm-%s.where", h, name);
+	else
+		return -ENOENT;
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int cli_image_cache_get(const char *file, const char *key, char *dir, size_t len)
+{
+	_cleanup_fclose_ FILE *f = fopen(file, "re");
+	static char line[8192];
+
+	if (!f || !fgets(line, sizeof(line), f))
+		return -ENOENT;
+	line[strcspn(line, "\n")] = '\0';
+	if (strcmp(line, key) != 0 || !fgets(line, sizeof(line), f))
+		return -ESTALE;
+	line[strcspn(line, "\n")] = '\0';
+	if (!line[0] || (size_t)snprintf(dir, len, "%s", line) >= len)
+		return -EINVAL;
+	return 0;
+}
+
+static void cli_image_cache_put(const char *file, const char *key, const char *dir)
+{
+	char tmp[PATH_MAX + 400];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.%d", file, (int)getpid());
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	fprintf(f, "%s\n%s\n", key, dir);
+	if (fclose(f) != 0 || rename(tmp, file) < 0)
+		unlink(tmp);
+}
+
 int cli_image_locate(const char *name, const char *agent, char *dir, size_t len)
 {
+	static char key[8192];
+	char cache[PATH_MAX + 100];
 	char images[PATH_MAX], script[PATH_MAX + 300], manifest[PATH_MAX + 20];
 	const char *args[] = { "--dir", agent ? "--agent" : NULL, agent, NULL };
 	int r;
@@ -130,11 +230,23 @@ int cli_image_locate(const char *name, const char *agent, char *dir, size_t len)
 	snprintf(script, sizeof(script), "%s/%s/build.sh", images, name);
 	if (access(script, X_OK) < 0)
 		return -ENOENT;
+	cli_image_key(images, name, agent, key, sizeof(key));
+	if (cli_image_cache_file(name, cache, sizeof(cache)) < 0)
+		cache[0] = '\0';
+	if (cache[0] && cli_image_cache_get(cache, key, dir, len) == 0) {
+		snprintf(manifest, sizeof(manifest), "%s/manifest.txt", dir);
+		if (access(manifest, F_OK) == 0)
+			return 1;
+	}
 	r = cli_image_script(script, args, dir, len, 30000);
 	if (r < 0)
 		return r;
 	snprintf(manifest, sizeof(manifest), "%s/manifest.txt", dir);
-	return access(manifest, F_OK) == 0 ? 1 : 0;
+	if (access(manifest, F_OK) != 0)
+		return 0;
+	if (cache[0])
+		cli_image_cache_put(cache, key, dir);
+	return 1;
 }
 
 /* Build a named image, its progress going to our stderr. */
