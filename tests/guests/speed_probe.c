@@ -9,8 +9,6 @@
 
 #define SPEED_CPL0_ITERS 100000ull
 #define SPEED_CPL3_ITERS 10000000ull
-#define SPEED_PIT_HZ	 1193182ull
-#define SPEED_PIT_TICKS	 23864ull /* 20 ms */
 
 /* uint64_t speed_loop_*(uint64_t iters): TSC cycles spent in the loop. */
 #define SPEED_LOOP(name, fence)                        \
@@ -34,77 +32,6 @@ __asm__(".section .ktext.guest, \"ax\"\n" SPEED_LOOP(
 	"speed_loop_cpl0", "") ".previous\n"
 			       ".text\n" SPEED_LOOP("speed_loop_cpl3", "lfence\n") ".previous\n");
 
-static uint16_t speed_pit_read(void)
-{
-	uint16_t lo;
-
-	rt_outb(0x43, 0x80); /* latch channel 2 */
-	lo = rt_inb(0x42);
-	return (uint16_t)(lo | rt_inb(0x42) << 8);
-}
-
-/* Let PIT channel 2 count down from 0xffff (mode 0) and read its counter
- * until SPEED_PIT_TICKS have passed. 0 if the PIT does not count. */
-static uint64_t speed_pit_khz(void)
-{
-	uint64_t t0, t1;
-	uint16_t c0, c;
-
-	rt_outb(0x43, 0xb0); /* channel 2, low then high byte, mode 0 */
-	rt_outb(0x42, 0xff);
-	rt_outb(0x42, 0xff);
-	c0 = speed_pit_read();
-	t0 = rt_rdtsc();
-	do {
-		c = speed_pit_read();
-		t1 = rt_rdtsc();
-		if (t1 - t0 > 2000000000ull || c > c0)
-			return 0;
-	} while ((uint64_t)(c0 - c) < SPEED_PIT_TICKS);
-	return (t1 - t0) * SPEED_PIT_HZ / (uint64_t)(c0 - c) / 1000;
-}
-
-static uint64_t speed_tsc_khz(const char **source)
-{
-	uint32_t r[4], max;
-	uint64_t khz;
-
-	rt_cpuid(0, 0, r);
-	max = r[0];
-	if (max >= 0x15) {
-		rt_cpuid(0x15, 0, r);
-		if (r[0] && r[1] && r[2]) {
-			*source = "cpuid15";
-			return (uint64_t)r[2] * r[1] / r[0] / 1000;
-		}
-	}
-	if (max >= 0x16) {
-		rt_cpuid(0x16, 0, r);
-		if (r[0]) {
-			*source = "cpuid16";
-			return (uint64_t)r[0] * 1000;
-		}
-	}
-	rt_cpuid(1, 0, r);
-	if (r[2] & (1u << 31)) {
-		rt_cpuid(0x40000000, 0, r);
-		if (r[0] >= 0x40000010 && r[0] < 0x40010000) {
-			rt_cpuid(0x40000010, 0, r);
-			if (r[0]) {
-				*source = "hypervisor";
-				return r[0];
-			}
-		}
-	}
-	khz = speed_pit_khz();
-	/* Trust only plausible rates: 100 MHz to 20 GHz. */
-	if (khz >= 100000 && khz <= 20000000) {
-		*source = "pit";
-		return khz;
-	}
-	return 0;
-}
-
 int guest_main(uint64_t cpu)
 {
 	const char *source = "";
@@ -115,7 +42,7 @@ int guest_main(uint64_t cpu)
 	c3 = speed_loop_cpl3(SPEED_CPL3_ITERS);
 	if (!c3)
 		c3 = 1;
-	khz = speed_tsc_khz(&source);
+	khz = rt_tsc_khz(&source);
 	if (khz) {
 		rt_printf("tsc_khz=%lu source=%s\n", khz, source);
 		rt_puts("cpl0_ns_per_iter=");

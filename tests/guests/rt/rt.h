@@ -96,8 +96,32 @@ __attribute__((format(printf, 1, 2))) void rt_printf(const char *fmt, ...);
 /* Print num/den with two decimals (den > 0), rounded to nearest. */
 void rt_print_ratio(uint64_t num, uint64_t den);
 
+/* ---- boot information, memory and time (rt.c; vCPU 0 only) ---- */
+/* The boot_params page the VMM passed in RSI, or 0 (under pvh_shim). */
+extern uint64_t rt_boot_params;
+/* The command line (agentvm-vmm --cmdline), "" if there is none. */
+const char *rt_cmdline(void);
+/* Copy the value of the first "key=value" word of the command line into
+ * out (NUL-terminated, cut to size - 1 bytes). Returns 1 if the key is
+ * there, 0 if not (out is then ""). */
+int rt_param(const char *key, char *out, size_t size);
+/* The value of key as a decimal (or 0x hexadecimal) number, with an
+ * optional K, M or G suffix (powers of 1024); def if absent or not a number. */
+uint64_t rt_param_u64(const char *key, uint64_t def);
+/* size bytes of zeroed memory, aligned to align (a power of two), carved
+ * from the RAM above the guest image (e820 from boot_params; 0-4 GiB only).
+ * NULL once it runs out. Never freed. Guest virtual = guest physical. */
+void *rt_alloc(size_t size, size_t align);
+/* The TSC rate in kHz from CPUID (leaf 0x15, 0x16 or the hypervisor leaf
+ * 0x40000010), else measured against the PIT; 0 if unknown. *source names
+ * where it came from: cpuid15, cpuid16, hypervisor or pit. */
+uint64_t rt_tsc_khz(const char **source);
+/* TSC cycles in ms milliseconds (3 GHz assumed if the rate is unknown). */
+uint64_t rt_ms_to_tsc(uint64_t ms);
+
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
 
 #endif

@@ -249,10 +249,12 @@ rt_kstacks:
 
 /* ---- CPL3 side ------------------------------------------------------------ */
 	.section .text.rt_start, "ax"
-/* RDI = vCPU index (kept through iretq), RSP = this vCPU's user stack. */
+/* RDI = vCPU index, RSI = the VMM's boot_params (both kept through iretq),
+ * RSP = this vCPU's user stack. */
 rt_user_start:
 	test	%rdi, %rdi
 	jnz	1f
+	mov	%rsi, rt_boot_params(%rip)
 	call	guest_main
 	mov	%eax, %edi
 	call	rt_exit
