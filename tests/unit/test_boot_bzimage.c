@@ -86,6 +86,13 @@ static void test_valid(void)
 	ok(!memcmp(memory_ptr(mem, BOOT_MPTABLE_ADDR, 4), "_MP_", 4), "MP table written");
 	is(tb_u64(mem, BOOT_PML4_ADDR + 0x2000 + 8), 0x200087, "identity page tables written");
 
+	/* loader-owned fields are ours, whatever the image holds */
+	tb_put64(k, 0x250, 0x123456); /* setup_data */
+	r = load(mem, k, n, NULL, NULL, 0, &e, err, sizeof(err));
+	is(r, 0, "image with a setup_data pointer loads (%s)", err);
+	is(tb_u64(mem, bp + 0x250), 0, "setup_data from the image is not passed on");
+	tb_put64(k, 0x250, 0);
+
 	/* initrd_addr_max lowers the initrd */
 	tb_put32(k, TB_INITRD_ADDR_MAX, 0x1ffffff);
 	r = load(mem, k, n, NULL, initrd, sizeof(initrd), &e, err, sizeof(err));

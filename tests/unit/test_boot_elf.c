@@ -297,6 +297,9 @@ static void test_hostile(void)
 	tb_phdr(img, 0)->p_memsz = 16;
 	expect_fail(mem, img, n, -ENOEXEC, "larger than p_memsz", "p_filesz > p_memsz");
 	n = build_plain();
+	tb_phdr(img, 1)->p_memsz = 0;
+	expect_fail(mem, img, n, -ENOEXEC, "larger than p_memsz", "p_filesz > p_memsz = 0");
+	n = build_plain();
 	tb_phdr(img, 1)->p_paddr = 0x1f00000;
 	tb_phdr(img, 1)->p_memsz = 2 * MiB;
 	expect_fail(mem, img, n, -ENOMEM,

@@ -95,6 +95,9 @@ static void boot_fill_params(struct boot_params *bp, const struct loader_image *
 		h->cmdline_size = (uint32_t)img->cmdline_max;
 	}
 	h->type_of_loader = BOOTPARAM_LOADER_UNDEF;
+	h->setup_data = 0; /* we pass no setup_data list, whatever the image says */
+	h->hardware_subarch = 0;
+	h->hardware_subarch_data = 0;
 	h->loadflags |= BOOTPARAM_CAN_USE_HEAP;
 	h->heap_end_ptr = BZIMAGE_HEAP_END;
 	h->cmd_line_ptr = (uint32_t)BOOT_CMDLINE_ADDR;

@@ -183,7 +183,7 @@ int elf_load(struct memory *mem, const uint8_t *buf, size_t size, struct loader_
 
 		elf_read_phdr(buf, &eh, i, &ph);
 		if (ph.p_type == PT_LOAD) {
-			if (ph.p_memsz == 0)
+			if (ph.p_memsz == 0 && ph.p_filesz == 0)
 				continue;
 			r = elf_check_load(mem, &ph, i, size, err, errlen);
 			if (r < 0)
