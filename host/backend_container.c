@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -336,6 +337,36 @@ static int container_listen(struct container *c)
 	return take_fd(&fd);
 }
 
+/* A sealed in-memory copy of the agent, so that PID 1's /proc/1/exe leads to
+ * no file of the host (a sandbox could otherwise open the host's binary
+ * through it). */
+static int container_agent_memfd(const char *path)
+{
+	_cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int mfd = -1;
+	struct stat st;
+	off_t off = 0;
+
+	if (in < 0 || fstat(in, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	mfd = memfd_create("agentvm-agent", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		return -errno;
+	while (off < st.st_size) {
+		ssize_t n = sendfile(mfd, in, &off, (size_t)(st.st_size - off));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+	}
+	if (fchmod(mfd, 0555) < 0 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+		return -errno;
+	return take_fd(&mfd);
+}
+
 static void container_reap(struct container *c, int kill_it)
 {
 	siginfo_t si;
@@ -461,11 +492,11 @@ static int container_create(const struct backend_config *cfg, void **priv)
 		goto fail;
 	}
 	if (cfg->agent_path && !cfg->init_argv) {
-		agent_fd = open(cfg->agent_path, O_RDONLY | O_CLOEXEC);
+		agent_fd = container_agent_memfd(cfg->agent_path);
 		if (agent_fd < 0) {
-			r = -errno;
+			r = agent_fd;
 			log_err("sandbox %s: agent %s: %s", cfg->name, cfg->agent_path,
-				strerror(errno));
+				strerror(-r));
 			goto fail;
 		}
 	}
