@@ -20,7 +20,9 @@
 img_init() {
 	img_name=$1
 	img_cache=${AGENTVM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agentvm}/images
-	mkdir -p "$img_cache"
+	if ! mkdir -p "$img_cache" 2>/dev/null || [ ! -w "$img_cache" ]; then
+		img_die "cannot write to the cache $img_cache (set AGENTVM_CACHE)"
+	fi
 	img_cache=$(cd "$img_cache" && pwd)
 	img_tmpdirs=()
 	img_bg_pid=
@@ -348,6 +350,7 @@ img_add_line() {
 #   img_key_files     files whose contents go into the tree key (besides SCRIPT
 #                     and this file)
 #   img_key_extra     text that goes into the tree key (package versions...)
+#   img_needs_root    1 when building (not --dir, not a cache hit) needs root
 # and defines:
 #   img_check_host    verify the host has what the tree build needs (may be empty)
 #   img_build_tree D  build the tree into D (an empty directory) as D/rootfs,
@@ -396,6 +399,9 @@ img_main() {
 		return 0
 	fi
 
+	if [ "${img_needs_root:-0}" = 1 ] && [ "$(id -u)" -ne 0 ]; then
+		img_die "building this image needs root (file ownership, debootstrap)"
+	fi
 	img_lock
 	start=$(date +%s)
 	if [ "$rebuild" = 1 ] || [ ! -d "$tree/rootfs" ]; then
@@ -415,8 +421,16 @@ img_main() {
 	tmp=$img_tmp
 	img_clone_tree "$tree/rootfs" "$tmp/rootfs"
 	img_install_agent "$tmp/rootfs"
+	if [ "$(img_sha256 "$tmp/rootfs/sbin/init")" != "$agent_sha" ]; then
+		img_die "$img_agent changed during the build; run it again"
+	fi
 	img_log "writing rootfs.erofs (${erofs_opts:-uncompressed})"
-	img_make_erofs "$tmp/rootfs" "$tmp/rootfs.erofs" "$key"
+	# Built without root, the files are ours: the image says root owns them.
+	if [ "$(id -u)" -ne 0 ]; then
+		img_make_erofs "$tmp/rootfs" "$tmp/rootfs.erofs" "$key" --all-root
+	else
+		img_make_erofs "$tmp/rootfs" "$tmp/rootfs.erofs" "$key"
+	fi
 	if declare -F img_finish >/dev/null; then
 		img_finish "$tmp"
 	fi

@@ -39,6 +39,7 @@ mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e 's/[[:space:]
 debootstrap_ver=$(dpkg-query -W -f='${Version}' debootstrap 2>/dev/null || true)
 host_release=$(cat /etc/debian_version 2>/dev/null || echo unknown)
 img_key_files=("$here/packages.txt")
+img_needs_root=1
 img_key_extra="suite $suite
 debootstrap $debootstrap_ver
 host-debian $host_release"
@@ -51,7 +52,6 @@ img_check_host() {
 img_build_tree() {
 	local dir=$1 root=$1/rootfs mirror log=$1/debootstrap.log debs pid start
 
-	[ "$(id -u)" -eq 0 ] || img_die "debootstrap needs root"
 	mirror=$(img_debian_mirror /etc/apt) ||
 		img_die "no Debian main archive found in /etc/apt/sources.list{,.d/*.list,.d/*.sources}; set AGENTVM_DEBIAN_MIRROR"
 	debs=$img_cache/debs
