@@ -32,7 +32,8 @@ static void conn_update_watch(struct agent_conn *c)
 		ev |= EPOLLIN;
 	else
 		ev &= ~(uint32_t)EPOLLRDHUP; /* level-triggered: would spin */
-	if (frame_writer_pending(c->out) > 0)
+	/* Congested: wait for the socket to take more, then resume. */
+	if (frame_writer_pending(c->out) > 0 || c->congested)
 		ev |= EPOLLOUT;
 	/* With nothing to wait for, keep the fd registered for EPOLLERR/HUP
 	 * (always reported) by asking for EPOLLET-only. */
@@ -141,7 +142,10 @@ int agent_conn_all_flushed(struct agent *a)
 
 static void conn_set_congested(struct agent_conn *c, int congested);
 
-static void conn_flush(struct agent_conn *c)
+/* Write what the socket takes. Only the EPOLLOUT handler passes resume = 1:
+ * lifting congestion dispatches buffered requests, which must not happen
+ * in the middle of sending a message. */
+static void conn_flush(struct agent_conn *c, int resume)
 {
 	int r;
 
@@ -153,7 +157,7 @@ static void conn_flush(struct agent_conn *c)
 		c->doomed = 1;
 		return;
 	}
-	if (c->congested && frame_writer_pending(c->out) < AGENT_OUT_LOW)
+	if (resume && c->congested && frame_writer_pending(c->out) < AGENT_OUT_LOW)
 		conn_set_congested(c, 0);
 	if (r == 0 && c->closing) {
 		c->doomed = 1;
@@ -194,7 +198,7 @@ int agent_conn_send(struct agent_conn *c, struct json_object *id, struct json_ob
 	/* Write at once when the socket takes it; queue otherwise. */
 	if (frame_writer_pending(c->out) == 0)
 		return 0;
-	conn_flush(c);
+	conn_flush(c, 0);
 	if (!c->congested && !c->doomed && frame_writer_pending(c->out) > AGENT_OUT_HIGH)
 		conn_set_congested(c, 1);
 	return 0;
@@ -301,7 +305,7 @@ static void conn_process(struct agent_conn *c)
 			conn_reply_error(c, NULL, &err);
 			agent_exec_abandon_conn(c);
 			c->closing = 1;
-			conn_flush(c);
+			conn_flush(c, 0);
 			if (frame_writer_pending(c->out) == 0)
 				c->doomed = 1;
 		} else {
@@ -349,7 +353,7 @@ static void conn_on_readable(struct agent_conn *c, uint32_t events)
 	c->rd_eof = 1;
 	if (c->nexecs == 0)
 		c->closing = 1;
-	conn_flush(c);
+	conn_flush(c, 0);
 	if (c->closing && frame_writer_pending(c->out) == 0)
 		c->doomed = 1;
 }
@@ -362,7 +366,7 @@ static void conn_on_event(struct agent *a, struct agent_watch *w, uint32_t event
 	if (c->doomed || c->closed)
 		return;
 	if (events & EPOLLOUT)
-		conn_flush(c);
+		conn_flush(c, 1);
 	if (c->doomed)
 		return;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
@@ -379,7 +383,7 @@ void agent_conn_exec_done(struct agent_conn *c)
 {
 	if (c->rd_eof && c->nexecs == 0 && !c->closing) {
 		c->closing = 1;
-		conn_flush(c);
+		conn_flush(c, 0);
 		if (frame_writer_pending(c->out) == 0)
 			c->doomed = 1;
 	}

@@ -108,7 +108,7 @@ try:
     t.is_(bytes(res["stdout"]), b"".join(parts), "stdin_stream: cat echoes every chunk, then EOF")
     r = c.request("stdin", target=rid, data=ac.b64(b"x"))
     t.is_(r["error"]["code"], "ESRCH", "stdin to a finished exec: ESRCH")
-    rid = c.start_exec(["cat"], stdin_stream=True)
+    rid = c.start_exec(["sh", "-c", "cat; sleep 0.5"], stdin_stream=True)
     c.request("stdin", target=rid, eof=True)
     r = c.request("stdin", target=rid, data=ac.b64(b"late"))
     t.is_(r["error"]["code"], "EINVAL", "stdin after eof: EINVAL")
