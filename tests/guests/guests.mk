@@ -8,24 +8,38 @@ GUEST_BUILD   := $(BUILD)/guests
 GUEST_CFLAGS  := -std=gnu11 -O2 -g -ffreestanding -fno-pic -fno-pie -mcmodel=small \
                  -mno-red-zone -mgeneral-regs-only -fno-stack-protector \
                  -fno-asynchronous-unwind-tables -fno-unwind-tables -fcf-protection=none \
-                 $(WARNINGS) -I$(GUEST_DIR)/rt -MMD -MP
+                 $(WARNINGS) -I$(GUEST_DIR)/rt -I$(GUEST_DIR)/virtio -MMD -MP
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-size=4096 \
                  -Wl,-z,noexecstack
 
-# Guests built on the runtime (one .c each), and those without it (one .S).
-GUEST_RT_NAMES   := hello smp syscall_probe speed_probe idle reboot fault
-GUEST_BARE_NAMES := first_insn triple_fault
-GUEST_RT_OBJS    := $(GUEST_BUILD)/rt/start.o $(GUEST_BUILD)/rt/rt_kernel.o $(GUEST_BUILD)/rt/rt.o
-GUEST_ELFS       := $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_RT_NAMES) $(GUEST_BARE_NAMES)) \
-                    $(GUEST_BUILD)/pvh_shim.elf
+# Guests built on the runtime (one .c each), those that also drive virtio
+# devices (virtio/), and those without the runtime (one .S).
+GUEST_RT_NAMES     := hello smp syscall_probe speed_probe idle reboot fault
+GUEST_VIRTIO_NAMES := vsock blk rng virtio_bad
+GUEST_BARE_NAMES   := first_insn triple_fault
+GUEST_RT_OBJS      := $(GUEST_BUILD)/rt/start.o $(GUEST_BUILD)/rt/rt_kernel.o $(GUEST_BUILD)/rt/rt.o
+GUEST_VIRTIO_OBJS  := $(GUEST_BUILD)/virtio/gvirtio.o $(GUEST_BUILD)/virtio/gvsock.o
+GUEST_ELFS         := $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_RT_NAMES) $(GUEST_VIRTIO_NAMES) \
+                      $(GUEST_BARE_NAMES)) $(GUEST_BUILD)/pvh_shim.elf
 
-guests:: $(GUEST_ELFS)
+# Host-side peer of the vsock guest (tests and benchmarks): a normal program.
+GUEST_VSOCK_PEER   := $(GUEST_BUILD)/vsock_peer
+
+guests:: $(GUEST_ELFS) $(GUEST_VSOCK_PEER)
+
+$(GUEST_VSOCK_PEER): $(BUILD)/tests/guests/host/vsock_peer.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 $(GUEST_BUILD)/rt/%.o: $(GUEST_DIR)/rt/%.c
 	@mkdir -p $(@D)
 	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
 
 $(GUEST_BUILD)/rt/%.o: $(GUEST_DIR)/rt/%.S
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
+
+$(GUEST_BUILD)/virtio/%.o: $(GUEST_DIR)/virtio/%.c
 	@mkdir -p $(@D)
 	$(CC) $(GUEST_CFLAGS) -c -o $@ $<
 
@@ -45,6 +59,11 @@ $(GUEST_BUILD)/%.ld: $(GUEST_DIR)/rt/%.lds.S $(GUEST_DIR)/rt/layout.h
 $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_RT_NAMES)): $(GUEST_BUILD)/%.elf: \
 		$(GUEST_BUILD)/obj/%.o $(GUEST_RT_OBJS) $(GUEST_BUILD)/guest.ld
 	$(CC) $(GUEST_LDFLAGS) -Wl,-T,$(GUEST_BUILD)/guest.ld -o $@ $(GUEST_RT_OBJS) $<
+
+$(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_VIRTIO_NAMES)): $(GUEST_BUILD)/%.elf: \
+		$(GUEST_BUILD)/obj/%.o $(GUEST_RT_OBJS) $(GUEST_VIRTIO_OBJS) $(GUEST_BUILD)/guest.ld
+	$(CC) $(GUEST_LDFLAGS) -Wl,-T,$(GUEST_BUILD)/guest.ld -o $@ $(GUEST_RT_OBJS) \
+		$(GUEST_VIRTIO_OBJS) $<
 
 $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_BARE_NAMES)): $(GUEST_BUILD)/%.elf: \
 		$(GUEST_BUILD)/obj/%.o $(GUEST_BUILD)/bare.ld
