@@ -15,7 +15,7 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-s
 # Guests built on the runtime (one .c each), those that also drive virtio
 # devices (virtio/), and those without the runtime (one .S).
 GUEST_RT_NAMES     := hello smp syscall_probe speed_probe idle reboot fault
-GUEST_VIRTIO_NAMES := vsock blk rng virtio_bad
+GUEST_VIRTIO_NAMES := vsock
 GUEST_BARE_NAMES   := first_insn triple_fault
 GUEST_RT_OBJS      := $(GUEST_BUILD)/rt/start.o $(GUEST_BUILD)/rt/rt_kernel.o $(GUEST_BUILD)/rt/rt.o
 GUEST_VIRTIO_OBJS  := $(GUEST_BUILD)/virtio/gvirtio.o $(GUEST_BUILD)/virtio/gvsock.o
