@@ -11,6 +11,7 @@
 #include "host/sandbox_caps.h"
 #include "host/sandbox_seccomp.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -382,10 +383,109 @@ static void container_reap(struct container *c, int kill_it)
 	c->pidfd = -1;
 }
 
+/* The start time of pid (field 22 of /proc/<pid>/stat), or 0 if it is gone
+ * (a zombie counts as gone: nothing of it runs). */
+static unsigned long long container_starttime(pid_t pid)
+{
+	char path[64], buf[1024];
+	_cleanup_close_ int fd = -1;
+	unsigned long long t = 0;
+	ssize_t n;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: skip to the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		return 0;
+	/* After ") " come fields 3, 4, ...; the start time is field 22. */
+	for (int field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		sscanf(p + 1, "%llu", &t);
+	return t;
+}
+
+/* Record PID 1 (and its start time, against pid reuse) for container_gc. */
+static void container_write_pid(struct container *c)
+{
+	char path[300], tmp[310];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/pid", c->dir);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	fprintf(f, "%d %llu\n", (int)c->pid, container_starttime(c->pid));
+	if (fclose(f) != 0 || rename(tmp, path) < 0)
+		unlink(tmp);
+}
+
+/* Remove the traces of the sandbox whose state is in dir. */
+static void container_remove_state(const char *dir)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/agent.sock", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/agent.log", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/pid", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/fs", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
+/* Sandboxes whose PID 1 is gone without its owner cleaning up (the owner was
+ * SIGKILLed): remove their state directories and cgroups. Only directories
+ * with our "pid" file are touched. */
+static void container_gc(const char *root)
+{
+	DIR *d = opendir(root);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char dir[512], path[600];
+		unsigned long long start = 0;
+		int pid = 0;
+		FILE *f;
+
+		if (!backend_name_valid(e->d_name))
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", root, e->d_name);
+		snprintf(path, sizeof(path), "%s/pid", dir);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fscanf(f, "%d %llu", &pid, &start) != 2)
+			pid = 0;
+		fclose(f);
+		if (pid <= 0)
+			continue;
+		if (start && container_starttime(pid) == start)
+			continue;
+		if (!start && (kill(pid, 0) == 0 || errno != ESRCH))
+			continue;
+		log_info("sandbox %s: removing what a dead run left behind", e->d_name);
+		cgroup_remove_stale(e->d_name);
+		container_remove_state(dir);
+	}
+	if (d)
+		closedir(d);
+}
+
 static void container_destroy(void *priv)
 {
 	struct container *c = priv;
-	char path[256];
 
 	if (!c)
 		return;
@@ -395,14 +495,9 @@ static void container_destroy(void *priv)
 		cgroup_free(c->cg);
 	}
 	if (c->dir[0]) {
-		unlink(c->sock);
-		snprintf(path, sizeof(path), "%s/agent.log", c->dir);
-		unlink(path);
-		snprintf(path, sizeof(path), "%s/fs", c->dir);
-		rmdir(path);
-		if (rmdir(c->dir) < 0 && errno != ENOENT)
-			log_warn("sandbox %s: cannot remove %s: %s", c->name, c->dir,
-				 strerror(errno));
+		container_remove_state(c->dir);
+		if (access(c->dir, F_OK) == 0)
+			log_warn("sandbox %s: cannot remove %s", c->name, c->dir);
 	}
 	free(c);
 }
@@ -471,6 +566,7 @@ static int container_create(const struct backend_config *cfg, void **priv)
 	r = backend_state_root(root, sizeof(root));
 	if (r < 0)
 		goto fail;
+	container_gc(root);
 	snprintf(c->dir, sizeof(c->dir), "%s/%s", root, cfg->name);
 	if (mkdir(c->dir, 0700) < 0) {
 		r = -errno;
@@ -554,6 +650,7 @@ static int container_create(const struct backend_config *cfg, void **priv)
 	r = cgroup_add_pid(c->cg, pid);
 	if (r < 0)
 		goto fail;
+	container_write_pid(c);
 	if (send(sync[1], "g", 1, MSG_NOSIGNAL) != 1) {
 		r = -errno;
 		goto fail;

@@ -625,3 +625,30 @@ void cgroup_free(struct cgroup *cg)
 	}
 	free(cg);
 }
+
+int cgroup_remove_stale(const char *name)
+{
+	int found = 0;
+
+	if (!cgroup_name_ok(name))
+		return -EINVAL;
+	for (int c = 0; c < CGROUP_NCTRL; c++) {
+		struct cgroup_place pl;
+		char dir[700];
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (cgroup_locate(c, &pl) < 0)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s/%s", pl.self_dir, CGROUP_PARENT, name);
+		if (access(dir, F_OK) < 0)
+			continue;
+		found = 1;
+		for (int tries = 0; rmdir(dir) < 0 && errno == EBUSY && tries < 100; tries++) {
+			cgroup_kill_listed(dir);
+			nanosleep(&ts, NULL);
+		}
+		snprintf(dir, sizeof(dir), "%s/%s", pl.self_dir, CGROUP_PARENT);
+		rmdir(dir);
+	}
+	return found ? 0 : -ENOENT;
+}

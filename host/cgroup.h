@@ -47,6 +47,9 @@ int cgroup_kill(struct cgroup *cg);
 int cgroup_read_memory(struct cgroup *cg, uint64_t *bytes);
 /* Remove the directories (retrying briefly while they drain) and free cg. NULL-safe. */
 void cgroup_free(struct cgroup *cg);
+/* Remove the cgroups "agentvm/<name>" a sandbox whose owner died left behind,
+ * killing what is still in them. 0, or -ENOENT if there were none. */
+int cgroup_remove_stale(const char *name);
 
 /* --- pure parsing helpers, exposed for the unit tests --------------------- */
 
