@@ -171,6 +171,33 @@ try:
 finally:
     agent.stop()
 
+# --- an inherited listening socket (--listen-fd), as the container backend passes it --------
+import socket
+import tempfile
+d = tempfile.mkdtemp(prefix="agentvm-agent-test.")
+path = os.path.join(d, "inherited.sock")
+ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+ls.bind(path)
+ls.listen(8)
+fd = ls.fileno()
+proc = subprocess.Popen([ac.agent_binary(), "--listen-fd", str(fd)], pass_fds=[fd],
+                        stderr=subprocess.DEVNULL)
+ls.close()
+try:
+    ic = ac.Conn(path)
+    r = ic.run(["echo", "inherited"])
+    t.is_(bytes(r["stdout"]), b"inherited\n", "--listen-fd: served on the inherited socket")
+    ic.request("shutdown")
+    t.is_(proc.wait(5), 0, "--listen-fd: shutdown exits 0")
+finally:
+    if proc.poll() is None:
+        proc.kill()
+    os.unlink(path)
+    os.rmdir(d)
+r = subprocess.run([ac.agent_binary(), "--listen-fd", "0"], capture_output=True, text=True,
+                   stdin=subprocess.DEVNULL)
+t.ok(r.returncode != 0, "--listen-fd on a non-socket: error")
+
 r = subprocess.run([ac.agent_binary(), "--help"], capture_output=True, text=True)
 t.ok(r.returncode == 0 and "--listen" in r.stdout and "vsock:PORT" in r.stdout, "--help")
 r = subprocess.run([ac.agent_binary(), "--version"], capture_output=True, text=True)
