@@ -11,13 +11,15 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "guest-agent/agent_error.h"
+
 struct json_object;
 
 #define AGENT_PROTOCOL_VERSION 1
 #define AGENT_VERSION	       "0.1.0"
 
 #define AGENT_ID_MAX_LEN       256
-#define AGENT_PATH_MAX	       4095
+#define AGENT_PATH_MAX	       AGENT_ERROR_PATH_MAX
 #define AGENT_ARGV_MAX	       4096
 #define AGENT_ENV_MAX	       4096
 #define AGENT_RLIMITS_MAX      16
@@ -40,14 +42,6 @@ enum agent_op {
 	AGENT_OP_FS_REMOVE,
 	AGENT_OP_FS_RENAME,
 	AGENT_OP_SHUTDOWN,
-};
-
-/* An error for the client: a stable code, a message, and what it concerns. */
-struct agent_error {
-	const char *code;  /* "ENOENT", "EBADREQ", ... (static string) */
-	const char *field; /* EBADREQ: the offending member (static or borrowed), or NULL */
-	char path[AGENT_PATH_MAX + 1];
-	char message[512];
 };
 
 struct agent_rlimit {
@@ -119,16 +113,6 @@ void agent_proto_request_clear(struct agent_request *req);
 
 /* True if a and b are the same request id (same type and value). */
 int agent_proto_id_equal(struct json_object *a, struct json_object *b);
-
-/* Fill err with a protocol code. field may be NULL. */
-void agent_error_set(struct agent_error *err, const char *code, const char *field, const char *fmt,
-		     ...) __attribute__((format(printf, 4, 5)));
-/* Fill err from an errno value (positive or negative): code = its name,
- * message = "<what>: <strerror>". path may be NULL. */
-void agent_error_errno(struct agent_error *err, int errnum, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-/* The errno's symbolic name ("ENOENT"), or "EIO" if it has none. */
-const char *agent_proto_errno_name(int errnum);
 
 /* {"id":id,"ok":true,"result":result}; takes result's reference (NULL -> {}).
  * id may be NULL (sent as null). Returns NULL on allocation failure. */

@@ -255,10 +255,10 @@ static void test_helpers(void)
 	is(agent_proto_signal_number("KIL"), -EINVAL, "KIL is no signal");
 	is(agent_proto_signal_number("0"), -EINVAL, "0 is no signal");
 	ok(strcmp(agent_proto_signal_name(SIGKILL), "KILL") == 0, "name of SIGKILL");
-	ok(strcmp(agent_proto_errno_name(ENOENT), "ENOENT") == 0 &&
-		   strcmp(agent_proto_errno_name(-EISDIR), "EISDIR") == 0,
+	ok(strcmp(agent_error_errno_name(ENOENT), "ENOENT") == 0 &&
+		   strcmp(agent_error_errno_name(-EISDIR), "EISDIR") == 0,
 	   "errno names");
-	ok(strcmp(agent_proto_errno_name(100000), "EIO") == 0, "unknown errno: EIO");
+	ok(strcmp(agent_error_errno_name(100000), "EIO") == 0, "unknown errno: EIO");
 
 	agent_error_errno(&err, ENOENT, "/x", "open %s", "/x");
 	reply = agent_proto_reply_error(a, &err);
