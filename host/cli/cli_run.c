@@ -37,6 +37,7 @@ static const char cli_run_usage[] =
 	"  -w, --workdir DIR     working directory inside the sandbox (default: /)\n"
 	"  -u, --user UID        run as this numeric user id (default: 0)\n"
 	"  -i, --interactive     pass our standard input to the command\n"
+	"  --name NAME           name the sandbox (default: run-<random>)\n"
 	"  -h, --help            show this help\n"
 	"\n"
 	"Exit status: the command's own; 128+N if signal N ended it; 124 on timeout;\n"
@@ -55,6 +56,7 @@ enum {
 	OPT_DISK,
 	OPT_PIDS,
 	OPT_TIMEOUT,
+	OPT_NAME,
 };
 
 static const struct option cli_run_opts[] = {
@@ -65,6 +67,7 @@ static const struct option cli_run_opts[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "pids", required_argument, NULL, OPT_PIDS },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "name", required_argument, NULL, OPT_NAME },
 	{ "env", required_argument, NULL, 'e' },
 	{ "workdir", required_argument, NULL, 'w' },
 	{ "user", required_argument, NULL, 'u' },
@@ -76,6 +79,7 @@ static const struct option cli_run_opts[] = {
 struct cli_run_args {
 	const char *image;
 	const char *isolation;
+	const char *name;
 	struct backend_limits limits;
 	uint64_t timeout_ms;
 	const char *env[CLI_RUN_MAX_ENV + 1];
@@ -148,6 +152,15 @@ static int cli_run_parse(int argc, char **argv, struct cli_run_args *a, int *don
 						       "--timeout wants seconds such as 30 or 1.5, "
 						       "not '%s'",
 						       optarg);
+			break;
+		case OPT_NAME:
+			if (!backend_name_valid(optarg))
+				return cli_usage_error(
+					"run",
+					"--name wants 1-%d of A-Z a-z 0-9 _ . - (not "
+					"starting with . or -), not '%s'",
+					BACKEND_NAME_MAX, optarg);
+			a->name = optarg;
 			break;
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=')
@@ -238,6 +251,7 @@ int cli_run_main(int argc, char **argv)
 		goto out;
 	}
 	o.isolation = a.isolation;
+	o.name = a.name;
 	o.rootfs = rootfs;
 	o.limits = a.limits;
 	if (getenv("AGENTVM_DEBUG") && strcmp(getenv("AGENTVM_DEBUG"), "0") != 0)

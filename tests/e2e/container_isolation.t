@@ -155,8 +155,8 @@ cc -static -O1 -o "$img/bin/probe" "$tmp/probe.c" 2>"$tmp/cc.log" ||
 fingerprint() { (cd "$img" && find . -printf '%p %y %s %m %U %T@\n' | LC_ALL=C sort | sha256sum); }
 before=$(fingerprint)
 
-state_root=${AGENTVM_RUN_DIR:-/run/agentvm}
-states_before=$(ls "$state_root" 2>/dev/null | wc -l)
+# A private state directory, so that other runs on this host do not count.
+export AGENTVM_RUN_DIR=$tmp/run
 
 inside() { "$agentvm" run --isolation container --image "$img" "$@"; }
 
@@ -249,10 +249,12 @@ inside --disk 8M -- sh -c 'dd if=/dev/zero of=/big bs=1M count=64' >/dev/null 2>
 ok "$([ $? -ne 0 ] && echo 0 || echo 1)" "--disk 8M caps the writable layer"
 
 # --- nothing left behind ------------------------------------------------------------------
-states_after=$(ls "$state_root" 2>/dev/null | wc -l)
-ok "$([ "$states_after" -le "$states_before" ] && echo 0 || echo 1)" "no sandbox state left in $state_root"
-left=$(find /sys/fs/cgroup -path '*/agentvm/run-*' -maxdepth 8 -type d 2>/dev/null | wc -l)
-ok "$([ "$left" -eq 0 ] && echo 0 || echo 1)" "no sandbox cgroup left behind ($left)"
+is "$(ls -A "$AGENTVM_RUN_DIR" | wc -l)" 0 "no sandbox state left in \$AGENTVM_RUN_DIR"
+name=isolation-$$
+is "$(inside --name "$name" -- sh -c 'cat /proc/self/cgroup' | grep -c ':/$')" \
+	"$(grep -c '' /proc/self/cgroup)" "the sandbox sees its own cgroups as / (cgroup namespace)"
+left=$(find /sys/fs/cgroup -maxdepth 8 -type d -path "*/agentvm/$name" 2>/dev/null | wc -l)
+is "$left" 0 "its cgroups are gone once it ended"
 grep -q " $img" /proc/self/mounts; ok "$((1 - $?))" "no mount of the image left in the host's mount table"
 
 echo "1..$n"
