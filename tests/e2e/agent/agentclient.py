@@ -79,10 +79,16 @@ class Agent:
         self.log.seek(0)
         return self.log.read()
 
+    def sanitizer_reports(self):
+        """Lines of the agent's log in which a sanitizer (SANITIZE= builds) complained."""
+        return [l for l in self.logtext().splitlines()
+                if "Sanitizer" in l or "runtime error:" in l]
+
     def connect(self):
         return Conn(self.sock)
 
-    def stop(self):
+    def stop(self, tap=None):
+        """Stop the agent; with tap, also check its log for sanitizer reports."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -90,6 +96,9 @@ class Agent:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if tap is not None:
+            bad = self.sanitizer_reports()
+            tap.ok(not bad, "no sanitizer reports in the agent's log", "\n".join(bad))
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -224,5 +224,5 @@ try:
     t.ok(c.request("hello")["ok"], "the other connection is unaffected")
 finally:
     c.close()
-    agent.stop()
+    agent.stop(t)
 t.done()

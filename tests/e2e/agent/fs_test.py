@@ -174,5 +174,5 @@ try:
     t.ok(os.path.exists(p("a.bin")), "and nothing was removed")
 finally:
     c.close()
-    agent.stop()
+    agent.stop(t)
 t.done()

@@ -70,7 +70,7 @@ try:
     t.is_(code, 0, "and exits 0 (no reboot in a container)")
 finally:
     c.close()
-    agent.stop()
+    agent.stop(t)
 
 # The VM flavour (no --container) in a pid + mount namespace: it mounts /tmp
 # and /run itself, so the socket lives elsewhere; reboot() from the init of a
@@ -97,6 +97,6 @@ try:
     t.ok(code is not None and code != 0, "reboot() ended the namespace (status %r)" % code)
 finally:
     c.close()
-    agent.stop()
+    agent.stop(t)
     shutil.rmtree(base, ignore_errors=True)
 t.done()

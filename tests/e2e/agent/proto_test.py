@@ -151,7 +151,7 @@ try:
     t.is_(code, 0, "the agent (not PID 1) exits 0")
     t.ok(not os.path.exists(agent.sock), "and removes its socket")
 finally:
-    agent.stop()
+    agent.stop(t)
 
 # --- connection limit and SIGTERM ----------------------------------------------------------------
 agent = ac.Agent(extra_args=["--max-connections", "2"])
@@ -169,7 +169,7 @@ try:
     agent.proc.send_signal(signal.SIGTERM)
     t.is_(agent.proc.wait(5), 0, "SIGTERM: clean exit 0")
 finally:
-    agent.stop()
+    agent.stop(t)
 
 # --- an inherited listening socket (--listen-fd), as the container backend passes it --------
 import socket
