@@ -15,19 +15,21 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-s
 # Guests built on the runtime (one .c each), those that also drive virtio
 # devices (virtio/), and those without the runtime (one .S).
 GUEST_RT_NAMES     := hello smp syscall_probe speed_probe idle reboot fault
-GUEST_VIRTIO_NAMES := vsock
+GUEST_VIRTIO_NAMES := vsock blk rng virtio_bad
 GUEST_BARE_NAMES   := first_insn triple_fault
 GUEST_RT_OBJS      := $(GUEST_BUILD)/rt/start.o $(GUEST_BUILD)/rt/rt_kernel.o $(GUEST_BUILD)/rt/rt.o
-GUEST_VIRTIO_OBJS  := $(GUEST_BUILD)/virtio/gvirtio.o $(GUEST_BUILD)/virtio/gvsock.o
+GUEST_VIRTIO_OBJS  := $(GUEST_BUILD)/virtio/gvirtio.o $(GUEST_BUILD)/virtio/gvsock.o \
+                      $(GUEST_BUILD)/virtio/gblk.o
 GUEST_ELFS         := $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_RT_NAMES) $(GUEST_VIRTIO_NAMES) \
                       $(GUEST_BARE_NAMES)) $(GUEST_BUILD)/pvh_shim.elf
 
-# Host-side peer of the vsock guest (tests and benchmarks): a normal program.
-GUEST_VSOCK_PEER   := $(GUEST_BUILD)/vsock_peer
+# Host-side helpers of the tests and benchmarks (host/*.c): normal programs,
+# one per source file.
+GUEST_HOST_BINS    := $(patsubst $(GUEST_DIR)/host/%.c,$(GUEST_BUILD)/%,$(wildcard $(GUEST_DIR)/host/*.c))
 
-guests:: $(GUEST_ELFS) $(GUEST_VSOCK_PEER)
+guests:: $(GUEST_ELFS) $(GUEST_HOST_BINS)
 
-$(GUEST_VSOCK_PEER): $(BUILD)/tests/guests/host/vsock_peer.o
+$(GUEST_HOST_BINS): $(GUEST_BUILD)/%: $(BUILD)/tests/guests/host/%.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^
 

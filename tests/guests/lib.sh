@@ -4,7 +4,7 @@
 # status, serial output and stderr.
 
 BUILD_DIR=${BUILD_DIR:-$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)/build}
-VMM=$BUILD_DIR/agentvm-vmm
+VMM=${GUEST_VMM:-$BUILD_DIR/agentvm-vmm} # GUEST_VMM: try another build
 GUESTS=$BUILD_DIR/guests
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-60}
 
@@ -77,6 +77,43 @@ run_guest() {
 	STATUS=$?
 	SERIAL=$(tr -d '\r' <"$TEST_TMP/serial")
 	STDERR=$(<"$TEST_TMP/stderr")
+}
+
+# start_guest NAME [VMM OPTIONS...]: run_guest in the background; wait_guest
+# then sets STATUS, SERIAL and STDERR.
+start_guest() {
+	local name=$1
+	shift
+	timeout -k 5 "$GUEST_TIMEOUT" "$VMM" --kernel "$GUESTS/$name.elf" "$@" \
+		</dev/null >"$TEST_TMP/serial" 2>"$TEST_TMP/stderr" &
+	GUEST_PID=$!
+}
+
+wait_guest() {
+	wait "$GUEST_PID"
+	STATUS=$?
+	SERIAL=$(tr -d '\r' <"$TEST_TMP/serial")
+	STDERR=$(<"$TEST_TMP/stderr")
+}
+
+# need_vmm_option OPTION: skip the whole test if agentvm-vmm --help does not
+# list OPTION (a device not wired into this build).
+need_vmm_option() {
+	if ! "$VMM" --help 2>/dev/null | grep -q -- "$1"; then
+		echo "1..0 # SKIP agentvm-vmm has no $1 option"
+		exit 0
+	fi
+}
+
+# need_built FILE...: bail out if a helper or guest is missing.
+need_built() {
+	local f
+	for f in "$@"; do
+		if [[ ! -e $f ]]; then
+			echo "Bail out! $f not built (make guests)"
+			exit 1
+		fi
+	done
 }
 
 # show_run: print the last run's output as TAP diagnostics.
