@@ -50,8 +50,12 @@ t0=$(now_ms)
 rc=$?
 ok $rc "build succeeds"
 echo "# first build: $(($(now_ms) - t0)) ms ($(grep -q 'cached (' "$work/err1" && echo cache hit || echo built))"
-[ "$rc" -eq 0 ] || tail -n 30 "$work/err1" | sed 's/^/# /'
 out=$(tail -n1 "$work/out1")
+if [ "$rc" -ne 0 ] || [ ! -d "$out/rootfs" ]; then
+	tail -n 30 "$work/err1" | sed 's/^/# /'
+	echo "Bail out! the base image did not build"
+	exit 1
+fi
 root=$out/rootfs
 check "the image directory has rootfs/ and manifest.txt" test -d "$root" -a -f "$out/manifest.txt"
 

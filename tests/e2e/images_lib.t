@@ -29,7 +29,7 @@ in_lib() {
 }
 mirror() { in_lib "img_debian_mirror '$1'"; }
 
-echo "1..20"
+echo "1..26"
 
 # --- the mirror --------------------------------------------------------------
 a=$work/apt-a
@@ -143,6 +143,44 @@ echo old >"$work/tree/rootfs/sbin/init"
 in_lib "img_agent='$static'; img_clone_tree '$work/tree/rootfs' '$work/img/rootfs'; img_install_agent '$work/img/rootfs'"
 is "$(cat "$work/tree/rootfs/sbin/init"):$(cmp -s "$static" "$work/img/rootfs/sbin/init" && echo agent)" \
 	old:agent "installing the agent never writes through a hard link into the tree"
+
+# --- img_main with a stand-in image ------------------------------------------------
+cat >"$work/fake.sh" <<FAKE
+#!/usr/bin/env bash
+# A stand-in image for the test.
+set -euo pipefail
+. '$lib'
+img_name=fake
+img_key_files=()
+img_key_extra=one
+img_check_host() { :; }
+img_build_tree() {
+	mkdir -p "\$1/rootfs/sbin"
+	echo tree >"\$1/rootfs/file"
+	echo note=from-tree >"\$1/tree.txt"
+}
+if [ -n "\${SWAP:-}" ]; then
+	# The agent is rebuilt between hashing and copying.
+	eval "\$(declare -f img_install_agent | sed '1s/img_install_agent/img_install_agent_first/')"
+	img_install_agent() { img_install_agent_first "\$@"; cp "\$SWAP" "\$1/sbin/init"; }
+fi
+img_main "\$0" "\$@"
+FAKE
+chmod +x "$work/fake.sh"
+export AGENTVM_CACHE=$work/cache
+fout=$("$work/fake.sh" --agent "$static" 2>"$work/stderr" | tail -n1)
+is "$(cat "$fout/rootfs/file" 2>/dev/null):$(cmp -s "$static" "$fout/rootfs/sbin/init" && echo agent)" \
+	tree:agent "img_main builds the tree, then the image with the agent"
+is "$(grep -c '^note=from-tree$' "$fout/manifest.txt" 2>/dev/null)" 1 "the tree's notes reach manifest.txt"
+is "$("$work/fake.sh" --dir --agent "$static" 2>/dev/null)" "$fout" "--dir names the image of that agent"
+cp "$static" "$work/agent-b"
+printf 'b' >>"$work/agent-b"
+fout2=$(SWAP=$work/agent-b "$work/fake.sh" --agent "$static" --rebuild 2>"$work/stderr" | tail -n1)
+is "$(grep -c 'changed during the build' "$work/stderr")" 1 "an agent rebuilt during the build is noticed"
+is "$([ "$fout2" != "$fout" ] && cmp -s "$work/agent-b" "$fout2/rootfs/sbin/init" && echo new)" new \
+	"the image is keyed by the agent it holds"
+is "$(grep -c "^agent_sha256=$(sha256sum "$work/agent-b" | cut -d' ' -f1)\$" "$fout2/manifest.txt" 2>/dev/null)" 1 \
+	"its manifest records that agent"
 
 echo "# $((n - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

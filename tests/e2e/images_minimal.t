@@ -49,7 +49,12 @@ echo "# cold build: ${cold_ms} ms"
 out=$(tail -n1 "$work/out1")
 case "$out" in
 "$AGENTVM_CACHE"/images/minimal-*) ok 0 "prints the image directory under the cache last" ;;
-*) ok 1 "prints the image directory under the cache last (got '$out')"; sed 's/^/# /' "$work/err1" ;;
+*)
+	ok 1 "prints the image directory under the cache last (got '$out')"
+	sed 's/^/# /' "$work/err1"
+	echo "Bail out! the minimal image did not build"
+	exit 1
+	;;
 esac
 root=$out/rootfs
 
