@@ -403,6 +403,12 @@ img_main() {
 		img_die "building this image needs root (file ownership, debootstrap)"
 	fi
 	img_lock
+	# Another build may have published it while we waited for the lock.
+	if [ "$rebuild" = 0 ] && [ -f "$out/manifest.txt" ]; then
+		img_log "cached ($out)"
+		echo "$out"
+		return 0
+	fi
 	start=$(date +%s)
 	if [ "$rebuild" = 1 ] || [ ! -d "$tree/rootfs" ]; then
 		img_log "building the tree $tree_key (everything but the agent)"
