@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,16 +240,21 @@ static int controller_send_stdin(struct agent_client *c, int64_t target, int fd,
 	return r;
 }
 
-static int controller_forward_signal(struct agent_client *c, int64_t target, int sigfd)
+/* Forward a signal we received. The third SIGINT becomes SIGKILL, so that a
+ * command that ignores ^C can still be stopped from the terminal. */
+static int controller_forward_signal(struct agent_client *c, int64_t target, int sigfd, int *nint)
 {
 	struct signalfd_siginfo si;
 	struct json_object *req;
 	const char *name;
-	int r;
+	int r, signo;
 
 	if (read(sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return 0;
-	name = agent_client_signal_name((int)si.ssi_signo);
+	signo = (int)si.ssi_signo;
+	if (signo == SIGINT && ++*nint >= 3)
+		signo = SIGKILL;
+	name = agent_client_signal_name(signo);
 	if (!name)
 		return 0;
 	req = json_object_new_object();
@@ -333,6 +339,7 @@ int controller_sandbox_exec(struct controller_sandbox *cs, const struct controll
 				? controller_now_ms() + (long)ex->timeout_ms + CONTROLLER_GRACE_MS
 				: -1;
 	long stdin_retry = 0;
+	int nint = 0;
 
 	memset(res, 0, sizeof(*res));
 	res->exit_code = -1;
@@ -428,7 +435,7 @@ int controller_sandbox_exec(struct controller_sandbox *cs, const struct controll
 				return r;
 		}
 		if (isig >= 0 && p[isig].revents) {
-			r = controller_forward_signal(cs->client, exec_id, ex->signal_fd);
+			r = controller_forward_signal(cs->client, exec_id, ex->signal_fd, &nint);
 			if (r < 0)
 				return r;
 		}

@@ -46,7 +46,8 @@ struct controller_exec {
 	uint64_t timeout_ms;	 /* 0: none */
 	int out_fd, err_fd;	 /* where stdout and stderr are written as they arrive */
 	int stdin_fd;		 /* -1: empty stdin; else streamed to the command until EOF */
-	int signal_fd;		 /* -1, or a signalfd whose signals are forwarded to the command */
+	int signal_fd; /* -1, or a signalfd whose signals are forwarded to the command (the
+			* third SIGINT as SIGKILL) */
 };
 
 struct controller_exec_result {
