@@ -125,6 +125,37 @@ const char *backend_sandbox_backend(const struct backend_sandbox *sb)
 	return sb->ops->name;
 }
 
+void backend_sandbox_log_tail(struct backend_sandbox *sb, int lines)
+{
+	const char *path = sb->ops->log_path ? sb->ops->log_path(sb->priv) : NULL;
+	char buf[4096];
+	FILE *f;
+	long size;
+	size_t n;
+	int k = 0;
+	char *p;
+
+	if (!path || !(f = fopen(path, "re")))
+		return;
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, size > (long)sizeof(buf) - 1 ? size - (long)sizeof(buf) + 1 : 0, SEEK_SET);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (!n)
+		return;
+	/* Back up over the last `lines` lines. */
+	for (p = buf + n; p > buf; p--)
+		if (p[-1] == '\n' && ++k == lines)
+			break;
+	log_err("sandbox %s: the last output of its PID 1:", sb->name);
+	for (char *line = strtok(p, "\n"); line; line = strtok(NULL, "\n"))
+		log_err("  | %s", line);
+}
+
 void backend_sandbox_free(struct backend_sandbox *sb)
 {
 	if (!sb)

@@ -49,6 +49,8 @@ struct backend_ops {
 	int (*exit_fd)(void *priv);
 	/* Stop everything in the sandbox and remove its traces. */
 	void (*destroy)(void *priv);
+	/* Optional: the file PID 1's output goes to, while the sandbox exists. */
+	const char *(*log_path)(void *priv);
 };
 
 struct backend_sandbox;
@@ -72,6 +74,8 @@ int backend_sandbox_connect(struct backend_sandbox *sb, int *fd);
 /* Pollable fd that turns readable when the sandbox has stopped, or -1. Owned by sb. */
 int backend_sandbox_exit_fd(struct backend_sandbox *sb);
 const char *backend_sandbox_name(const struct backend_sandbox *sb);
+/* Log the last lines PID 1 wrote (to explain a failure), if the backend keeps them. */
+void backend_sandbox_log_tail(struct backend_sandbox *sb, int lines);
 const char *backend_sandbox_backend(const struct backend_sandbox *sb);
 /* Stop and remove the sandbox, then free sb. NULL-safe. */
 void backend_sandbox_free(struct backend_sandbox *sb);

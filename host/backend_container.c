@@ -51,6 +51,7 @@ struct container {
 	char name[BACKEND_NAME_MAX + 1];
 	char dir[200];	/* state directory on the host */
 	char sock[230]; /* the agent's listening socket, bound in dir */
+	char log[230];	/* PID 1's output, unless the caller gave its own fd */
 	pid_t pid;
 	int pidfd;
 	struct cgroup *cg;
@@ -599,8 +600,8 @@ static int container_create(const struct backend_config *cfg, void **priv)
 	if (cfg->log_fd >= 0) {
 		log_fd = fcntl(cfg->log_fd, F_DUPFD_CLOEXEC, 3);
 	} else {
-		snprintf(path, sizeof(path), "%s/agent.log", c->dir);
-		log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		snprintf(c->log, sizeof(c->log), "%s/agent.log", c->dir);
+		log_fd = open(c->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	}
 	if (log_fd < 0) {
 		r = -errno;
@@ -694,6 +695,13 @@ static int container_connect(void *priv, int *out)
 	return 0;
 }
 
+static const char *container_log_path(void *priv)
+{
+	struct container *c = priv;
+
+	return c->log[0] ? c->log : NULL;
+}
+
 static int container_exit_fd(void *priv)
 {
 	return ((struct container *)priv)->pidfd;
@@ -726,4 +734,5 @@ const struct backend_ops backend_container_ops = {
 	.connect = container_connect,
 	.exit_fd = container_exit_fd,
 	.destroy = container_destroy,
+	.log_path = container_log_path,
 };

@@ -102,12 +102,12 @@ int controller_sandbox_new(const struct controller_options *o, const struct back
 			log_err("sandbox %s: the agent did not say hello within %d ms", cfg.name,
 				o->hello_timeout_ms ? o->hello_timeout_ms : CONTROLLER_HELLO_MS);
 		else if (r == -ECONNRESET)
-			log_err("sandbox %s: the agent closed the connection before hello (did it "
-				"start? see its log)",
+			log_err("sandbox %s: the agent closed the connection before saying hello",
 				cfg.name);
 		else
 			log_err("sandbox %s: hello failed: %s", cfg.name,
 				err[0] ? err : strerror(-r));
+		backend_sandbox_log_tail(cs->sb, 10);
 		goto fail;
 	}
 	log_debug("sandbox %s: hello: %s", cfg.name,
