@@ -263,6 +263,7 @@ uint64_t rt_param_u64(const char *key, uint64_t def)
 
 /* ---- memory above the image ---------------------------------------------- */
 extern const char rt_user_end[]; /* guest.lds.S */
+#define RT_HEAP_END_DEFAULT 0x4000000ull
 static uint64_t rt_heap_next, rt_heap_end;
 
 /* The end of the e820 RAM range holding addr, capped at 4 GiB (the extent
@@ -296,7 +297,8 @@ void *rt_alloc(size_t size, size_t align)
 
 	if (!rt_heap_next) {
 		rt_heap_next = ((uint64_t)rt_user_end + 0x1fffff) & ~0x1fffffull;
-		rt_heap_end = rt_ram_end(rt_heap_next);
+		/* No boot_params (pvh_shim under QEMU, -m 128): assume 64 MiB. */
+		rt_heap_end = rt_boot_params ? rt_ram_end(rt_heap_next) : RT_HEAP_END_DEFAULT;
 	}
 	if (!align || (align & (align - 1)))
 		return NULL;

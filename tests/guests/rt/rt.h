@@ -109,7 +109,8 @@ int rt_param(const char *key, char *out, size_t size);
  * optional K, M or G suffix (powers of 1024); def if absent or not a number. */
 uint64_t rt_param_u64(const char *key, uint64_t def);
 /* size bytes of zeroed memory, aligned to align (a power of two), carved
- * from the RAM above the guest image (e820 from boot_params; 0-4 GiB only).
+ * from the RAM above the guest image (e820 from boot_params; 0-4 GiB only;
+ * up to 64 MiB without boot_params).
  * NULL once it runs out. Never freed. Guest virtual = guest physical. */
 void *rt_alloc(size_t size, size_t align);
 /* The TSC rate in kHz from CPUID (leaf 0x15, 0x16 or the hypervisor leaf

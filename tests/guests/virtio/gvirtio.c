@@ -5,9 +5,10 @@
 
 /* Ring layout: avail = flags, idx, ring[num], used_event (16-bit words);
  * used = flags, idx, then ring[num] of {u32 id, u32 len} from byte 4. */
-#define GVIRTQ_AVAIL_IDX 1
-#define GVIRTQ_USED_IDX	 2
-#define GVIRTQ_USED_RING 4
+#define GVIRTQ_AVAIL_IDX	    1
+#define GVIRTQ_USED_IDX		    2
+#define GVIRTQ_USED_RING	    4
+#define GVIRTQ_AVAIL_F_NO_INTERRUPT 1
 
 uint32_t gvirtio_read(const struct gvirtio_dev *d, uint32_t off)
 {
@@ -31,6 +32,21 @@ unsigned int gvirtio_scan(struct gvirtio_dev *out, unsigned int max)
 			break;
 		d.device_id = gvirtio_read(&d, GVIRTIO_DEVICE_ID);
 		out[n++] = d;
+	}
+	if (n)
+		return n;
+	/* QEMU's microvm layout (tests/guests/tcg.t): every slot has the
+	 * magic, unused ones read device id 0. */
+	for (unsigned int i = 0; i < GVIRTIO_QEMU_SLOTS && n < max; i++) {
+		struct gvirtio_dev d = {
+			.base = GVIRTIO_QEMU_BASE + (uint64_t)i * GVIRTIO_QEMU_STRIDE, .slot = i
+		};
+
+		if (gvirtio_read(&d, GVIRTIO_MAGIC_VALUE) != GVIRTIO_MAGIC)
+			break;
+		d.device_id = gvirtio_read(&d, GVIRTIO_DEVICE_ID);
+		if (d.device_id)
+			out[n++] = d;
 	}
 	return n;
 }
@@ -146,6 +162,9 @@ int gvirtq_init(struct gvirtq *q, struct gvirtio_dev *d, uint16_t index, uint16_
 	q->used = (uint8_t *)a;
 	for (uint16_t i = 0; i < num; i++)
 		q->desc[i].next = (uint16_t)(i + 1);
+	/* We poll: no interrupts (they would need CPL0, and kicking a vCPU
+	 * out of the guest costs an exit). */
+	q->avail[0] = GVIRTQ_AVAIL_F_NO_INTERRUPT;
 	q->free_head = 0;
 	q->nfree = num;
 	q->avail_idx = 0;

@@ -14,6 +14,11 @@
 #define GVIRTIO_BASE	  0xd0000000ull /* first slot, as agentvm-vmm places devices */
 #define GVIRTIO_STRIDE	  0x1000
 #define GVIRTIO_MAX_SLOTS 32
+/* Where QEMU's microvm machine puts its virtio-mmio transports, scanned
+ * when the slots above are empty (the guests under QEMU TCG, tcg.t). */
+#define GVIRTIO_QEMU_BASE   0xfeb00000ull
+#define GVIRTIO_QEMU_STRIDE 0x200
+#define GVIRTIO_QEMU_SLOTS  24
 
 /* Registers (virtio 1.x, 4.2.2). */
 #define GVIRTIO_MAGIC_VALUE	0x000
@@ -96,7 +101,8 @@ uint32_t gvirtio_read(const struct gvirtio_dev *d, uint32_t off);
 void gvirtio_write(const struct gvirtio_dev *d, uint32_t off, uint32_t v);
 
 /* Fill out[0..max) with the devices found by scanning the slots from
- * GVIRTIO_BASE until one has no "virt" magic; returns how many. */
+ * GVIRTIO_BASE until one has no "virt" magic (or, if there is none there,
+ * QEMU microvm's transports); returns how many. */
 unsigned int gvirtio_scan(struct gvirtio_dev *out, unsigned int max);
 /* The nth (0, 1, ...) device with device_id. Returns 0, or -1 if there is none. */
 int gvirtio_find(uint32_t device_id, unsigned int nth, struct gvirtio_dev *d);
