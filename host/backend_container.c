@@ -90,10 +90,18 @@ container_fail(struct container_child *a, int err, const char *fmt, ...)
 	_exit(125);
 }
 
+/* A directory to mount on. An image could hold a symlink there, which the
+ * mount would follow out of the new root: refuse anything but a directory. */
 static void container_mkdir(struct container_child *a, const char *path, mode_t mode)
 {
+	struct stat st;
+
 	if (mkdir(path, mode) < 0 && errno != EEXIST)
 		container_fail(a, errno, "mkdir %s", path);
+	if (lstat(path, &st) < 0)
+		container_fail(a, errno, "lstat %s", path);
+	if (!S_ISDIR(st.st_mode))
+		container_fail(a, ENOTDIR, "the image's /%s is not a directory", path);
 }
 
 static void container_mount(struct container_child *a, const char *src, const char *dst,
@@ -542,16 +550,23 @@ static int container_create(const struct backend_config *cfg, void **priv)
 	_cleanup_close_ int listen_fd = -1, agent_fd = -1, log_fd = -1;
 	int sync[2] = { -1, -1 }, err[2] = { -1, -1 };
 	char root[128], path[256];
-	struct stat st;
+	struct stat st, root_st;
 	void *stack = MAP_FAILED;
 	int pidfd = -1, r;
 	pid_t pid;
 
 	*priv = NULL;
+	if (stat("/", &root_st) < 0)
+		return -errno;
 	if (!cfg->rootfs || stat(cfg->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_err("sandbox %s: the image root %s is not a directory", cfg->name,
 			cfg->rootfs ? cfg->rootfs : "(none)");
 		return -ENOTDIR;
+	}
+	if (st.st_ino == root_st.st_ino && st.st_dev == root_st.st_dev) {
+		log_err("sandbox %s: refusing the host's own root directory as an image",
+			cfg->name);
+		return -EINVAL;
 	}
 	if (geteuid() != 0) {
 		log_err("sandbox %s: the container backend needs root (namespaces, mounts, "

@@ -248,6 +248,17 @@ inside --pids 32 -- probe fork 100 >"$tmp/fork" 2>&1; is $? 0 "--pids 32 stops a
 inside --disk 8M -- sh -c 'dd if=/dev/zero of=/big bs=1M count=64' >/dev/null 2>&1
 ok "$([ $? -ne 0 ] && echo 0 || echo 1)" "--disk 8M caps the writable layer"
 
+# --- hostile images -------------------------------------------------------------------
+bad=$tmp/bad-img
+cp -a "$img" "$bad"
+rm -rf "$bad/proc"
+ln -s /etc "$bad/proc"
+"$agentvm" run --isolation container --image "$bad" -- true >/dev/null 2>"$tmp/bad.err"
+is $? 125 "an image whose /proc is a symlink is refused"
+grep -q "/proc is not a directory" "$tmp/bad.err"; ok $? "with the reason"
+"$agentvm" run --isolation container --image / -- true >/dev/null 2>"$tmp/root.err"
+is $? 125 "the host's root directory is refused as an image"
+
 # --- nothing left behind ------------------------------------------------------------------
 is "$(ls -A "$AGENTVM_RUN_DIR" | wc -l)" 0 "no sandbox state left in \$AGENTVM_RUN_DIR"
 name=isolation-$$
