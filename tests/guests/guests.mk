@@ -18,8 +18,9 @@ GUEST_RT_NAMES     := hello smp syscall_probe speed_probe idle reboot fault
 GUEST_VIRTIO_NAMES := vsock blk rng virtio_bad
 GUEST_BARE_NAMES   := first_insn triple_fault
 GUEST_RT_OBJS      := $(GUEST_BUILD)/rt/start.o $(GUEST_BUILD)/rt/rt_kernel.o $(GUEST_BUILD)/rt/rt.o
-GUEST_VIRTIO_OBJS  := $(GUEST_BUILD)/virtio/gvirtio.o $(GUEST_BUILD)/virtio/gvsock.o \
-                      $(GUEST_BUILD)/virtio/gblk.o
+GUEST_VIRTIO_LIB   := $(GUEST_BUILD)/virtio/libgvirtio.a
+GUEST_VIRTIO_OBJS  := $(patsubst $(GUEST_DIR)/virtio/%.c,$(GUEST_BUILD)/virtio/%.o, \
+                      $(wildcard $(GUEST_DIR)/virtio/*.c))
 GUEST_ELFS         := $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_RT_NAMES) $(GUEST_VIRTIO_NAMES) \
                       $(GUEST_BARE_NAMES)) $(GUEST_BUILD)/pvh_shim.elf
 
@@ -62,10 +63,14 @@ $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_RT_NAMES)): $(GUEST_BUILD)/%.elf: \
 		$(GUEST_BUILD)/obj/%.o $(GUEST_RT_OBJS) $(GUEST_BUILD)/guest.ld
 	$(CC) $(GUEST_LDFLAGS) -Wl,-T,$(GUEST_BUILD)/guest.ld -o $@ $(GUEST_RT_OBJS) $<
 
+$(GUEST_VIRTIO_LIB): $(GUEST_VIRTIO_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
 $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_VIRTIO_NAMES)): $(GUEST_BUILD)/%.elf: \
-		$(GUEST_BUILD)/obj/%.o $(GUEST_RT_OBJS) $(GUEST_VIRTIO_OBJS) $(GUEST_BUILD)/guest.ld
-	$(CC) $(GUEST_LDFLAGS) -Wl,-T,$(GUEST_BUILD)/guest.ld -o $@ $(GUEST_RT_OBJS) \
-		$(GUEST_VIRTIO_OBJS) $<
+		$(GUEST_BUILD)/obj/%.o $(GUEST_RT_OBJS) $(GUEST_VIRTIO_LIB) $(GUEST_BUILD)/guest.ld
+	$(CC) $(GUEST_LDFLAGS) -Wl,-T,$(GUEST_BUILD)/guest.ld -o $@ $(GUEST_RT_OBJS) $< \
+		$(GUEST_VIRTIO_LIB)
 
 $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_BARE_NAMES)): $(GUEST_BUILD)/%.elf: \
 		$(GUEST_BUILD)/obj/%.o $(GUEST_BUILD)/bare.ld
