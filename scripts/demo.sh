@@ -15,7 +15,11 @@ build=${BUILD_DIR:-$top/build}
 agentvm=$build/agentvm
 
 step() {
-	printf '\n\033[1m== %s\033[0m\n' "$*"
+	if [ -t 1 ]; then
+		printf '\n\033[1m== %s\033[0m\n' "$*"
+	else
+		printf '\n== %s\n' "$*"
+	fi
 }
 
 for prog in agentvm agentvm-agent agentvm-vmm; do
