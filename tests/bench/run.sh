@@ -17,9 +17,10 @@
 #                       QEMU a -bios spinning at its reset vector.
 #   vsock_rtt_us        host -> guest -> host round trip of a 64-byte message
 #                       over vsock (the guest, tests/guests/vsock.c, echoes at
-#                       CPL3), median of BENCH_RTT_COUNT (5000) round trips,
-#                       measured by tests/guests/host/vsock_peer.c through the
-#                       hybrid vsock's Unix socket.
+#                       CPL3): the median of BENCH_RTT_COUNT (5000) round
+#                       trips, measured by tests/guests/host/vsock_peer.c
+#                       through the hybrid vsock's Unix socket; the median
+#                       of BENCH_VSOCK_RUNS (3) such runs.
 #   vsock_mbps          bulk throughput host -> guest (the guest checks every
 #                       byte), median of BENCH_VSOCK_RUNS (3) runs of
 #                       BENCH_VSOCK_BYTES (256 MiB), in MB/s (10^6 bytes/s).
@@ -162,8 +163,8 @@ if [[ $ONLY == *" vsock "* ]]; then
 fi
 if [[ $ONLY == *" vsock "* ]]; then
 	vsock_start
-	vsock_run vsock_rtt rtt "$TMP/v.sock" 5000 -c "$RTT_COUNT" -s 64
 	for ((i = 0; i < VSOCK_RUNS; i++)); do
+		vsock_run vsock_rtt rtt "$TMP/v.sock" 5000 -c "$RTT_COUNT" -s 64
 		vsock_run vsock_h2g sink "$TMP/v.sock" 5000 -b "$VSOCK_BYTES"
 		vsock_run vsock_g2h source "$TMP/v.sock" 5000 -b "$VSOCK_BYTES"
 	done

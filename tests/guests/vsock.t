@@ -57,6 +57,26 @@ has_line "$SERIAL" "vsock: port 6001 refused (RST)" \
 like "$SERIAL" "vsock: done host_conns=0 guest_conns=$CONNS refused=1 .* failures=0 bad_packets=0" \
 	"guest summary: no failures, no malformed packets"
 
+# --- both ways at once: 8 host connections and 8 guest connections ----------
+"$PEER" serve "${UDS}_6000" -n 8 -t 30 >"$TEST_TMP/serve.out" 2>&1 &
+serve_pid=$!
+for ((i = 0; i < 100; i++)); do
+	grep -q "listening" "$TEST_TMP/serve.out" 2>/dev/null && break
+	sleep 0.05
+done
+start_guest vsock --vsock "cid=3,uds=$UDS" \
+	--cmdline "vsock.listen=5000 vsock.accept=8 vsock.connect=6000 vsock.conns=8 vsock.bytes=4M"
+"$PEER" echo "$UDS" 5000 -n 8 -b 4M -t 30 >"$TEST_TMP/echo.out" 2>&1
+peer_status=$?
+wait_guest
+wait "$serve_pid"
+serve_status=$?
+is "$STATUS" 16 "both ways at once: the guest exits 0" || show_run
+is "$peer_status" 0 "both ways at once: 8 host connections echoed intact" || diag "$(cat "$TEST_TMP/echo.out")"
+is "$serve_status" 0 "both ways at once: 8 guest connections served" || diag "$(cat "$TEST_TMP/serve.out")"
+like "$SERIAL" "vsock: done host_conns=8 guest_conns=8 refused=0 .* failures=0 bad_packets=0" \
+	"both ways at once: guest summary"
+
 # --- a host connection to a port the guest does not listen on ----------------
 start_guest vsock --vsock "cid=3,uds=$UDS" --cmdline "vsock.listen=5000 vsock.accept=1"
 "$PEER" echo "$UDS" 5001 -n 1 -b 1 -t 2 >/dev/null 2>&1
