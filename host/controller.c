@@ -268,9 +268,8 @@ static int controller_forward_signal(struct agent_client *c, int64_t target, int
 	return r;
 }
 
-/* Handle the exec's own messages. Returns 1 when the terminal one arrived. */
-static int controller_exec_msg(struct json_object *msg, const struct controller_exec *ex,
-			       struct controller_exec_result *res, const char *sbname)
+int controller_exec_event(struct json_object *msg, const struct controller_exec *ex,
+			  struct controller_exec_result *res, const char *sbname)
 {
 	struct json_object *ev, *v;
 	const char *event;
@@ -407,7 +406,7 @@ int controller_sandbox_exec(struct controller_sandbox *cs, const struct controll
 				}
 				agent_client_msg_id(msg, &id);
 				if (id == exec_id) {
-					done = controller_exec_msg(msg, ex, res, name);
+					done = controller_exec_event(msg, ex, res, name);
 					json_object_put(msg);
 					if (done)
 						return 0;
@@ -445,7 +444,8 @@ int controller_sandbox_exec(struct controller_sandbox *cs, const struct controll
 			while (agent_client_recv(cs->client, 0, &msg) == 1) {
 				int64_t id;
 				agent_client_msg_id(msg, &id);
-				int done = id == exec_id && controller_exec_msg(msg, ex, res, name);
+				int done =
+					id == exec_id && controller_exec_event(msg, ex, res, name);
 				json_object_put(msg);
 				if (done)
 					return 0;

@@ -65,4 +65,10 @@ struct controller_exec_result {
 int controller_sandbox_exec(struct controller_sandbox *sb, const struct controller_exec *ex,
 			    struct controller_exec_result *res);
 
+/* One message the agent sent about an exec (an event or its terminal reply):
+ * output goes to ex's fds, the outcome into res. Returns 1 when it was the
+ * terminal message. Exposed for the tests and the fuzzer: msg is hostile. */
+int controller_exec_event(struct json_object *msg, const struct controller_exec *ex,
+			  struct controller_exec_result *res, const char *sbname);
+
 #endif
