@@ -162,7 +162,7 @@ test-guests: all guests
 	$(if $(TEST_GUESTS),$(PROVE) $(TEST_GUESTS),@echo "no guest tests")
 
 test-boot: all guests kernel
-	$(if $(TEST_BOOT),$(PROVE) -v $(TEST_BOOT),@echo "no boot tests")
+	$(if $(TEST_BOOT),$(PROVE) -v -j2 $(TEST_BOOT),@echo "no boot tests")
 
 test-e2e: all
 	$(if $(TEST_E2E),$(PROVE) $(TEST_E2E),@echo "no e2e tests")

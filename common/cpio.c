@@ -69,10 +69,9 @@ static int cpio_entry(struct cpio_writer *w, const char *name, uint32_t mode, ui
 	namesize = strlen(name) + 1;
 	if (namesize == 1 || namesize > 4096 || size >= CPIO_MAX_FILE)
 		return -EINVAL;
-	snprintf(hdr, sizeof(hdr),
-		 "070701%08X%08X%08X%08X%08X%08X%08zX%08X%08X%08X%08X%08zX%08X", w->ino++, mode,
-		 uid, gid, (mode & S_IFMT) == S_IFDIR ? 2u : 1u, 0u, size, 0u, 0u, rmaj, rmin,
-		 namesize, 0u);
+	snprintf(hdr, sizeof(hdr), "070701%08X%08X%08X%08X%08X%08X%08zX%08X%08X%08X%08X%08zX%08X",
+		 w->ino++, mode, uid, gid, (mode & S_IFMT) == S_IFDIR ? 2u : 1u, 0u, size, 0u, 0u,
+		 rmaj, rmin, namesize, 0u);
 	cpio_put(w, hdr, 110);
 	cpio_put(w, name, namesize);
 	cpio_pad(w);
@@ -87,8 +86,7 @@ int cpio_add_file(struct cpio_writer *w, const char *name, uint32_t mode, uint32
 	return cpio_entry(w, name, S_IFREG | (mode & 07777), uid, gid, data, size, 0, 0);
 }
 
-int cpio_add_dir(struct cpio_writer *w, const char *name, uint32_t mode, uint32_t uid,
-		 uint32_t gid)
+int cpio_add_dir(struct cpio_writer *w, const char *name, uint32_t mode, uint32_t uid, uint32_t gid)
 {
 	return cpio_entry(w, name, S_IFDIR | (mode & 07777), uid, gid, NULL, 0, 0, 0);
 }

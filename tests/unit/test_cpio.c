@@ -53,7 +53,8 @@ int main(void)
 	is(hexfield(buf + 116, 6), 5, "file size recorded");
 	ok(!memcmp(buf + 116 + 116, "hello", 5), "file data after padded name");
 	ok(memmem(buf, (size_t)n, "TRAILER!!!", 10) != NULL, "trailer present");
-	ok(memmem(buf, (size_t)n, "proc", 4) != NULL, "list entries before the bad line were added");
+	ok(memmem(buf, (size_t)n, "proc", 4) != NULL,
+	   "list entries before the bad line were added");
 
 	/* The archive must be readable by cpio(1) when it exists. */
 	if (system("command -v cpio >/dev/null 2>&1") == 0) {
