@@ -243,6 +243,14 @@ int cli_run_main(int argc, char **argv)
 	}
 	if (strcmp(a.isolation, "auto") == 0)
 		fprintf(stderr, "agentvm: %s\n", why);
+	/* Say now if the backend cannot work here, before building any image. */
+	r = ops->probe(why, sizeof(why));
+	if (r < 0) {
+		log_err("%s isolation is not possible here: %s (see 'agentvm doctor')", ops->name,
+			why);
+		status = CLI_EXIT_INTERNAL;
+		goto out;
+	}
 
 	o.agent_path = cli_image_agent(agentbuf, sizeof(agentbuf));
 	r = cli_image_resolve(a.image, o.agent_path, rootfs, sizeof(rootfs));

@@ -82,6 +82,12 @@ grep -q "^Usage: agentvm run" "$tmp/help"; ok $? "and prints the usage"
 run --image no-such-image -- true 2>"$tmp/img"; is $? 125 "an unknown image is agentvm's own error (125)"
 grep -q "unknown image 'no-such-image'" "$tmp/img"; ok $? "and says so"
 
+if [ -d /sys/module/kvm_pvm ] && [ -f "$build/guests/syscall_probe.elf" ]; then
+	"$agentvm" run --isolation microvm -- true 2>"$tmp/vm"
+	is $? 125 "--isolation microvm on this KVM is agentvm's own error (125)"
+	grep -q "microvm isolation is not possible here: .*user space" "$tmp/vm"; ok $? "saying why"
+fi
+
 # Streams.
 out=$(run -- sh -c 'echo to-out; echo to-err >&2' 2>"$tmp/err")
 is "$out" "to-out" "stdout arrives on stdout"
