@@ -240,21 +240,13 @@ static int controller_send_stdin(struct agent_client *c, int64_t target, int fd,
 	return r;
 }
 
-/* Forward a signal we received. The third SIGINT becomes SIGKILL, so that a
- * command that ignores ^C can still be stopped from the terminal. */
-static int controller_forward_signal(struct agent_client *c, int64_t target, int sigfd, int *nint)
+/* Ask the agent to send signo to the exec's process group. */
+static int controller_send_signal(struct agent_client *c, int64_t target, int signo)
 {
-	struct signalfd_siginfo si;
 	struct json_object *req;
-	const char *name;
-	int r, signo;
+	const char *name = agent_client_signal_name(signo);
+	int r;
 
-	if (read(sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
-		return 0;
-	signo = (int)si.ssi_signo;
-	if (signo == SIGINT && ++*nint >= 3)
-		signo = SIGKILL;
-	name = agent_client_signal_name(signo);
 	if (!name)
 		return 0;
 	req = json_object_new_object();
@@ -266,6 +258,21 @@ static int controller_forward_signal(struct agent_client *c, int64_t target, int
 	r = agent_client_send(c, req, NULL, 5000);
 	json_object_put(req);
 	return r;
+}
+
+/* Forward a signal we received. The third SIGINT becomes SIGKILL, so that a
+ * command that ignores ^C can still be stopped from the terminal. */
+static int controller_forward_signal(struct agent_client *c, int64_t target, int sigfd, int *nint)
+{
+	struct signalfd_siginfo si;
+	int signo;
+
+	if (read(sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return 0;
+	signo = (int)si.ssi_signo;
+	if (signo == SIGINT && ++*nint >= 3)
+		signo = SIGKILL;
+	return controller_send_signal(c, target, signo);
 }
 
 int controller_exec_event(struct json_object *msg, const struct controller_exec *ex,
@@ -304,8 +311,12 @@ int controller_exec_event(struct json_object *msg, const struct controller_exec 
 			log_warn("sandbox %s: an output event with bad data was dropped", sbname);
 			return 0;
 		}
-		/* A closed stdout of ours must not stop us from draining the agent. */
-		controller_write_all(event[3] == 'o' ? ex->out_fd : ex->err_fd, data, len);
+		/* A closed output of ours must not stop us from draining the agent;
+		 * the exec loop tells the command, as a pipe would (SIGPIPE). */
+		int *closed = event[3] == 'o' ? &res->out_closed : &res->err_closed;
+		if (!*closed && controller_write_all(event[3] == 'o' ? ex->out_fd : ex->err_fd,
+						     data, len) == -EPIPE)
+			*closed = 1;
 		free(data);
 	} else if (strcmp(event, "exit") == 0) {
 		res->started = 1;
@@ -338,7 +349,7 @@ int controller_sandbox_exec(struct controller_sandbox *cs, const struct controll
 				? controller_now_ms() + (long)ex->timeout_ms + CONTROLLER_GRACE_MS
 				: -1;
 	long stdin_retry = 0;
-	int nint = 0;
+	int nint = 0, piped = 0;
 
 	memset(res, 0, sizeof(*res));
 	res->exit_code = -1;
@@ -426,6 +437,12 @@ int controller_sandbox_exec(struct controller_sandbox *cs, const struct controll
 				}
 				json_object_put(msg);
 			}
+		}
+		if (res->out_closed && !piped) {
+			piped = 1;
+			r = controller_send_signal(cs->client, exec_id, SIGPIPE);
+			if (r < 0)
+				return r;
 		}
 		if (iin >= 0 && p[iin].revents) {
 			r = controller_send_stdin(cs->client, exec_id, ex->stdin_fd, &stdin_req,

@@ -58,6 +58,7 @@ struct controller_exec_result {
 	int64_t duration_ms;
 	char error_code[32]; /* when it did not start: the agent's code ("ENOENT"...) */
 	char error[256];
+	int out_closed, err_closed; /* our stdout/stderr went away (EPIPE) */
 };
 
 /* Run one command to completion. 0 once the command has ended (or failed to
