@@ -478,10 +478,8 @@ int cgroup_new(const char *name, const struct cgroup_limits *lim, struct cgroup 
 		if (r < 0) {
 			if (!want[c])
 				continue;
-			log_err("cgroup: the %s controller is not available (neither a v1 "
-				"hierarchy "
-				"nor in our v2 cgroup's cgroup.controllers): cannot apply the %s "
-				"limit",
+			log_err("cgroup: no %s controller (neither a v1 hierarchy nor in our v2 "
+				"cgroup's cgroup.controllers): cannot apply the %s limit",
 				cgroup_names[c], cgroup_names[c]);
 			r = -ENOTSUP;
 			goto fail;
@@ -504,6 +502,7 @@ int cgroup_new(const char *name, const struct cgroup_limits *lim, struct cgroup 
 	for (int i = 0; i < cg->ndirs; i++) {
 		struct cgroup_dir *d = &cg->dirs[i];
 		const char *self_dir = d->self;
+
 		if (d->version == 2) {
 			r = cgroup_v2_enable(self_dir, d->ctrls);
 			if (r < 0) {
