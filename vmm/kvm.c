@@ -155,8 +155,8 @@ int kvm_irqfd(struct kvm *kvm, int efd, uint32_t gsi)
 	return ioctl(kvm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
 }
 
-int kvm_ioeventfd(struct kvm *kvm, int efd, int mmio, uint64_t addr, uint32_t len, int datamatch,
-		  uint64_t value)
+static int kvm_ioeventfd_ctl(struct kvm *kvm, int efd, int mmio, uint64_t addr, uint32_t len,
+			     int datamatch, uint64_t value, uint32_t extra_flags)
 {
 	struct kvm_ioeventfd io = {
 		.datamatch = datamatch ? value : 0,
@@ -164,7 +164,7 @@ int kvm_ioeventfd(struct kvm *kvm, int efd, int mmio, uint64_t addr, uint32_t le
 		.len = len,
 		.fd = efd,
 		.flags = (mmio ? 0 : KVM_IOEVENTFD_FLAG_PIO) |
-			 (datamatch ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0),
+			 (datamatch ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) | extra_flags,
 	};
 
 	if (len != 0 && len != 1 && len != 2 && len != 4 && len != 8)
@@ -172,6 +172,19 @@ int kvm_ioeventfd(struct kvm *kvm, int efd, int mmio, uint64_t addr, uint32_t le
 	if (!mmio && (len == 0 || addr > 0xffff))
 		return -EINVAL;
 	return ioctl(kvm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+int kvm_ioeventfd(struct kvm *kvm, int efd, int mmio, uint64_t addr, uint32_t len, int datamatch,
+		  uint64_t value)
+{
+	return kvm_ioeventfd_ctl(kvm, efd, mmio, addr, len, datamatch, value, 0);
+}
+
+int kvm_ioeventfd_del(struct kvm *kvm, int efd, int mmio, uint64_t addr, uint32_t len,
+		      int datamatch, uint64_t value)
+{
+	return kvm_ioeventfd_ctl(kvm, efd, mmio, addr, len, datamatch, value,
+				 KVM_IOEVENTFD_FLAG_DEASSIGN);
 }
 
 int kvm_get_supported_cpuid(struct kvm *kvm, struct kvm_cpuid2 **out)

@@ -44,6 +44,10 @@ int kvm_irqfd(struct kvm *kvm, int efd, uint32_t gsi);
 int kvm_ioeventfd(struct kvm *kvm, int efd, int mmio, uint64_t addr, uint32_t len, int datamatch,
 		  uint64_t value);
 
+/* Undo a kvm_ioeventfd() registration made with the same arguments. */
+int kvm_ioeventfd_del(struct kvm *kvm, int efd, int mmio, uint64_t addr, uint32_t len,
+		      int datamatch, uint64_t value);
+
 /* KVM_GET_SUPPORTED_CPUID into a new buffer (free() it). */
 int kvm_get_supported_cpuid(struct kvm *kvm, struct kvm_cpuid2 **out);
 

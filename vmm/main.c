@@ -25,6 +25,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "vmm/boot/boot.h"
+#include "vmm/devices/blk.h"
 #include "vmm/vm.h"
 
 #define PROG		     "agentvm-vmm"
@@ -38,6 +39,14 @@
 #define MAIN_PVM_SYSFS	 "/sys/module/kvm_pvm"
 #define MAIN_PVM_CMDLINE "noxsave clearcpuid=popcnt,smap,smep"
 
+#define MAIN_MAX_DRIVES	 (VM_MAX_VIRTIO - 2)
+
+struct main_drive {
+	const char *path;
+	const char *id;
+	int readonly;
+};
+
 struct main_opts {
 	const char *kernel;
 	const char *initrd;
@@ -47,6 +56,15 @@ struct main_opts {
 	const char *serial; /* "stdout", "none" or "file:PATH" */
 	const char *name;
 	int no_workarounds;
+
+	int vsock;
+	uint64_t vsock_cid;
+	const char *vsock_uds;
+	int rng;
+	struct main_drive drives[MAIN_MAX_DRIVES];
+	int ndrives;
+	char *specs[MAIN_MAX_DRIVES + 1]; /* copies of the --vsock/--drive values, split in place */
+	int nspecs;
 };
 
 /* A file mapped read-only. */
@@ -75,8 +93,22 @@ static void main_usage(FILE *f)
 		"  --serial SPEC          where COM1 output goes: stdout (default; stdin then\n"
 		"                         feeds COM1 input), none, or file:PATH\n"
 		"  --name NAME            name of this VM in log lines\n"
+		"  --vsock cid=N,uds=PATH virtio-vsock with guest CID N (3 to 4294967294),\n"
+		"                         bridged to Unix sockets: host processes connect to\n"
+		"                         PATH and send \"CONNECT <port>\\n\"; guest connections\n"
+		"                         to CID 2 port P go to PATH_P (Firecracker's hybrid "
+		"vsock)\n"
+		"  --rng                  virtio-rng, fed from the host's getrandom()\n"
+		"  --drive path=FILE[,ro][,id=ID]\n"
+		"                         virtio-blk backed by a raw image FILE (read-only with\n"
+		"                         ro; ID, up to 20 bytes, answers GET_ID). Repeatable,\n"
+		"                         up to 14 drives\n"
 		"  --no-host-workarounds  do not adapt a Linux command line to this host's KVM\n"
 		"  -h, --help             show this help and exit\n"
+		"\n"
+		"Virtio devices sit on virtio-mmio from 0xd0000000, one page and one GSI\n"
+		"(from 5) each, in this order: vsock, rng, then drives as given. For a Linux\n"
+		"kernel each is announced with virtio_mmio.device= on its command line.\n"
 		"\n"
 		"Host workarounds: when the host's KVM is the nested paravirtual kvm_pvm\n"
 		"(" MAIN_PVM_SYSFS " exists) and the kernel is Linux, \"" MAIN_PVM_CMDLINE
@@ -153,6 +185,138 @@ static int main_parse_cpus(const char *s, int *out)
 	return 0;
 }
 
+/* A writable copy of a KEY=VALUE,... option value, freed by main_opts_free(). */
+static char *main_spec_copy(struct main_opts *o, const char *arg)
+{
+	char *s;
+
+	if (o->nspecs == (int)ARRAY_SIZE(o->specs))
+		return NULL;
+	s = strdup(arg);
+	if (s)
+		o->specs[o->nspecs++] = s;
+	return s;
+}
+
+static void main_opts_free(struct main_opts *o)
+{
+	for (int i = 0; i < o->nspecs; i++)
+		free(o->specs[i]);
+	o->nspecs = 0;
+}
+
+/* Split the next "key[=value]" item off *s (comma-separated). */
+static int main_spec_next(char **s, char **key, char **val)
+{
+	char *item = *s, *comma, *eq;
+
+	if (!item || !*item)
+		return 0;
+	comma = strchr(item, ',');
+	if (comma) {
+		*comma = '\0';
+		*s = comma + 1;
+	} else {
+		*s = NULL;
+	}
+	eq = strchr(item, '=');
+	if (eq)
+		*eq = '\0';
+	*key = item;
+	*val = eq ? eq + 1 : NULL;
+	return 1;
+}
+
+static int main_parse_vsock(struct main_opts *o, const char *arg)
+{
+	char *s = main_spec_copy(o, arg), *key, *val, *end;
+	const char *uds = NULL;
+	int have_cid = 0;
+	unsigned long long cid = 0;
+
+	if (!s) {
+		log_err("--vsock: out of memory");
+		return -ENOMEM;
+	}
+	if (o->vsock) {
+		log_err("--vsock given twice: a VM has one vsock device");
+		return -EINVAL;
+	}
+	while (main_spec_next(&s, &key, &val)) {
+		if (strcmp(key, "cid") == 0 && val) {
+			errno = 0;
+			cid = strtoull(val, &end, 10);
+			if (errno || end == val || *end || *val == '-' || cid < 3 ||
+			    cid > 0xfffffffeull) {
+				log_err("--vsock cid '%s': must be a number from 3 to 4294967294",
+					val);
+				return -EINVAL;
+			}
+			have_cid = 1;
+		} else if (strcmp(key, "uds") == 0 && val) {
+			uds = val;
+		} else {
+			log_err("--vsock '%s': unknown or incomplete item '%s' (expected "
+				"cid=N,uds=PATH)",
+				arg, key);
+			return -EINVAL;
+		}
+	}
+	if (!have_cid || !uds || !*uds) {
+		log_err("--vsock '%s': needs both cid=N and uds=PATH", arg);
+		return -EINVAL;
+	}
+	if (strlen(uds) >= 108 - 12) { /* sun_path, with room for "_<port>" */
+		log_err("--vsock uds '%s': path too long for a Unix socket", uds);
+		return -ENAMETOOLONG;
+	}
+	o->vsock = 1;
+	o->vsock_cid = cid;
+	o->vsock_uds = uds;
+	return 0;
+}
+
+static int main_parse_drive(struct main_opts *o, const char *arg)
+{
+	char *s = main_spec_copy(o, arg), *key, *val;
+	struct main_drive d = { 0 };
+
+	if (!s) {
+		log_err(o->nspecs == (int)ARRAY_SIZE(o->specs) ? "--drive: at most %d drives"
+							       : "--drive: out of memory",
+			MAIN_MAX_DRIVES);
+		return -EINVAL;
+	}
+	if (o->ndrives == MAIN_MAX_DRIVES) {
+		log_err("--drive: at most %d drives", MAIN_MAX_DRIVES);
+		return -EINVAL;
+	}
+	while (main_spec_next(&s, &key, &val)) {
+		if (strcmp(key, "path") == 0 && val && *val) {
+			d.path = val;
+		} else if (strcmp(key, "ro") == 0 && !val) {
+			d.readonly = 1;
+		} else if (strcmp(key, "id") == 0 && val) {
+			if (strlen(val) > BLK_ID_BYTES) {
+				log_err("--drive id '%s': at most %d bytes", val, BLK_ID_BYTES);
+				return -EINVAL;
+			}
+			d.id = val;
+		} else {
+			log_err("--drive '%s': unknown or incomplete item '%s' (expected "
+				"path=FILE[,ro][,id=ID])",
+				arg, key);
+			return -EINVAL;
+		}
+	}
+	if (!d.path) {
+		log_err("--drive '%s': needs path=FILE", arg);
+		return -EINVAL;
+	}
+	o->drives[o->ndrives++] = d;
+	return 0;
+}
+
 /* Returns 0, or the exit code to leave with. */
 static int main_parse(int argc, char **argv, struct main_opts *o)
 {
@@ -164,7 +328,10 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		OPT_CPUS,
 		OPT_SERIAL,
 		OPT_NAME,
-		OPT_NO_WORKAROUNDS
+		OPT_NO_WORKAROUNDS,
+		OPT_VSOCK,
+		OPT_RNG,
+		OPT_DRIVE,
 	};
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -175,6 +342,9 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		{ "serial", required_argument, NULL, OPT_SERIAL },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "no-host-workarounds", no_argument, NULL, OPT_NO_WORKAROUNDS },
+		{ "vsock", required_argument, NULL, OPT_VSOCK },
+		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "drive", required_argument, NULL, OPT_DRIVE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -210,6 +380,17 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 			break;
 		case OPT_NO_WORKAROUNDS:
 			o->no_workarounds = 1;
+			break;
+		case OPT_VSOCK:
+			if (main_parse_vsock(o, optarg) < 0)
+				return 1;
+			break;
+		case OPT_RNG:
+			o->rng = 1;
+			break;
+		case OPT_DRIVE:
+			if (main_parse_drive(o, optarg) < 0)
+				return 1;
 			break;
 		case 'h':
 			main_usage(stdout);
@@ -339,6 +520,24 @@ static char *main_host_workarounds(struct vm *vm, const char *cmdline)
 	return out;
 }
 
+/* The virtio devices, in slot order: vsock, rng, drives. */
+static int main_add_devices(struct vm *vm, const struct main_opts *o)
+{
+	char err[256] = "";
+	int r = 0;
+
+	if (o->vsock)
+		r = vm_add_vsock(vm, o->vsock_cid, o->vsock_uds, err, sizeof(err));
+	if (r == 0 && o->rng)
+		r = vm_add_rng(vm, err, sizeof(err));
+	for (int i = 0; r == 0 && i < o->ndrives; i++)
+		r = vm_add_blk(vm, o->drives[i].path, o->drives[i].readonly, o->drives[i].id, err,
+			       sizeof(err));
+	if (r < 0 && *err)
+		log_err("%s", err);
+	return r;
+}
+
 static void main_on_signal(void *opaque, int fd, uint32_t events)
 {
 	struct vm *vm = opaque;
@@ -355,7 +554,7 @@ static void main_on_signal(void *opaque, int fd, uint32_t events)
 static int main_load(struct vm *vm, const struct main_opts *o, const struct main_file *kernel,
 		     const struct main_file *initrd, struct boot_entry *entry)
 {
-	_cleanup_free_ char *amended = NULL;
+	_cleanup_free_ char *amended = NULL, *with_devices = NULL;
 	struct boot_config cfg = {
 		.kernel = kernel->data,
 		.kernel_size = kernel->size,
@@ -367,11 +566,24 @@ static int main_load(struct vm *vm, const struct main_opts *o, const struct main
 	char err[256] = "";
 	int r;
 
+	/* A first load tells what the kernel is. Linux learns of virtio-mmio
+	 * devices from its command line only, and may need the host
+	 * workarounds there too: then it is loaded again with both. */
 	r = boot_load(vm->mem, &cfg, entry, err, sizeof(err));
-	if (r == 0 && !o->no_workarounds && main_is_linux(entry->kind)) {
-		amended = main_host_workarounds(vm, cfg.cmdline);
-		if (amended) {
-			cfg.cmdline = amended;
+	if (r == 0 && main_is_linux(entry->kind)) {
+		const char *line = cfg.cmdline;
+		if (vm->nvirtio > 0) {
+			r = vm_virtio_cmdline(vm, line, &with_devices);
+			if (r == 0)
+				line = with_devices;
+		}
+		if (r == 0 && !o->no_workarounds) {
+			amended = main_host_workarounds(vm, line);
+			if (amended)
+				line = amended;
+		}
+		if (r == 0 && line != cfg.cmdline) {
+			cfg.cmdline = line;
 			r = boot_load(vm->mem, &cfg, entry, err, sizeof(err));
 		}
 	}
@@ -398,8 +610,10 @@ int main(int argc, char **argv)
 
 	log_init(PROG, NULL);
 	r = main_parse(argc, argv, &o);
-	if (r)
+	if (r) {
+		main_opts_free(&o);
 		return r;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* SIGINT and SIGTERM arrive through a signalfd on the event loop; block
 	 * them before any thread exists so every thread inherits the mask. */
@@ -426,6 +640,8 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
+	if (main_add_devices(vm, &o) < 0)
+		goto out;
 	if (main_load(vm, &o, &kernel, &initrd, &entry) < 0)
 		goto out;
 	if (vm_set_entry(vm, &entry) < 0)
@@ -435,8 +651,7 @@ int main(int argc, char **argv)
 		log_err("cannot watch for signals");
 		goto out;
 	}
-	/* Virtio devices (vsock, blk, rng) and the control socket attach here. */
-	code = vm_run(vm);
+	code = vm_run(vm, 0);
 	if (vm_defer_teardown(vm, &teardown_fd) < 0)
 		log_debug("VM teardown stays in this process");
 out:
@@ -445,5 +660,6 @@ out:
 		close(serial_fd);
 	main_unmap_file(&initrd);
 	main_unmap_file(&kernel);
+	main_opts_free(&o);
 	return code;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -66,6 +67,8 @@ int vcpu_new(struct kvm *kvm, int index, const struct vcpu_env *env, struct vcpu
 	vcpu->run = run;
 	vcpu->run_size = kvm->run_size;
 	vcpu->env = env;
+	pthread_mutex_init(&vcpu->lock, NULL);
+	pthread_cond_init(&vcpu->cond, NULL);
 	*out = vcpu;
 	return 0;
 }
@@ -78,6 +81,8 @@ void vcpu_free(struct vcpu *vcpu)
 		munmap(vcpu->run, vcpu->run_size);
 	if (vcpu->fd >= 0)
 		close(vcpu->fd);
+	pthread_cond_destroy(&vcpu->cond);
+	pthread_mutex_destroy(&vcpu->lock);
 	free(vcpu);
 }
 
@@ -387,6 +392,38 @@ static int vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/* Park until resumed or stopped. First re-enter KVM_RUN with immediate_exit
+ * set: KVM finishes an I/O or MMIO exit it is still owed (the data a read
+ * returned goes into the guest's register) and returns without running
+ * guest code, so the registers saved while parked are consistent.
+ * Returns 1 if the VM ended meanwhile. */
+static int vcpu_park(struct vcpu *vcpu)
+{
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	for (;;) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				break;
+			log_err("vcpu%d: KVM_RUN: %s", vcpu->index, strerror(errno));
+			vcpu->env->end(vcpu->env->opaque, VCPU_EXIT_INTERNAL);
+			return 1;
+		}
+		/* An exit completing the last one (the next piece of a rep ins/outs). */
+		if (vcpu_handle_exit(vcpu))
+			return 1;
+	}
+	pthread_mutex_lock(&vcpu->lock);
+	vcpu->parked = 1;
+	pthread_cond_broadcast(&vcpu->cond);
+	while (atomic_load(&vcpu->pause_req) && !atomic_load(&vcpu->stop))
+		pthread_cond_wait(&vcpu->cond, &vcpu->lock);
+	vcpu->parked = 0;
+	/* A new pause request re-arms it; the loop checks pause_req after this. */
+	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vcpu->lock);
+	return 0;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -400,6 +437,11 @@ static void *vcpu_thread(void *arg)
 	pthread_setname_np(pthread_self(), name);
 
 	while (!atomic_load(&vcpu->stop)) {
+		if (atomic_load(&vcpu->pause_req)) {
+			if (vcpu_park(vcpu))
+				break;
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -410,6 +452,10 @@ static void *vcpu_thread(void *arg)
 		if (vcpu_handle_exit(vcpu))
 			break;
 	}
+	pthread_mutex_lock(&vcpu->lock);
+	vcpu->exited = 1;
+	pthread_cond_broadcast(&vcpu->cond);
+	pthread_mutex_unlock(&vcpu->lock);
 	return NULL;
 }
 
@@ -440,6 +486,7 @@ int vcpu_start(struct vcpu *vcpu)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, VCPU_STACK_SIZE);
+	vcpu->exited = 0;
 	r = -pthread_create(&vcpu->thread, &attr, vcpu_thread, vcpu);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -448,11 +495,56 @@ int vcpu_start(struct vcpu *vcpu)
 	return r;
 }
 
+void vcpu_request_pause(struct vcpu *vcpu)
+{
+	pthread_mutex_lock(&vcpu->lock);
+	atomic_store(&vcpu->pause_req, 1);
+	pthread_mutex_unlock(&vcpu->lock);
+	if (!vcpu->started)
+		return;
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+int vcpu_wait_parked(struct vcpu *vcpu, int timeout_ms)
+{
+	struct timespec deadline;
+	int r = 0;
+
+	if (!vcpu->started)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vcpu->lock);
+	while (!vcpu->parked && !vcpu->exited && r == 0)
+		r = pthread_cond_timedwait(&vcpu->cond, &vcpu->lock, &deadline);
+	if (vcpu->parked || vcpu->exited)
+		r = 0;
+	pthread_mutex_unlock(&vcpu->lock);
+	return r ? -ETIMEDOUT : 0;
+}
+
+void vcpu_resume(struct vcpu *vcpu)
+{
+	pthread_mutex_lock(&vcpu->lock);
+	atomic_store(&vcpu->pause_req, 0);
+	pthread_cond_broadcast(&vcpu->cond);
+	pthread_mutex_unlock(&vcpu->lock);
+}
+
 void vcpu_kick(struct vcpu *vcpu)
 {
 	atomic_store(&vcpu->stop, 1);
 	if (!vcpu->started)
 		return;
+	pthread_mutex_lock(&vcpu->lock);
+	pthread_cond_broadcast(&vcpu->cond); /* a parked thread ends too */
+	pthread_mutex_unlock(&vcpu->lock);
 	/* immediate_exit covers a kick that lands just before KVM_RUN. */
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);

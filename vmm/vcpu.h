@@ -42,6 +42,13 @@ struct vcpu {
 	pthread_t thread;
 	int started;
 	atomic_int stop;
+
+	/* Pausing (see vcpu_request_pause): guarded by lock, signalled on cond. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_int pause_req;
+	int parked; /* the thread is parked with its state consistent */
+	int exited; /* the thread has left its loop */
 };
 
 /* Create vCPU index (also its APIC id) and map its kvm_run page. */
@@ -68,6 +75,16 @@ int vcpu_start(struct vcpu *vcpu);
 void vcpu_kick(struct vcpu *vcpu);
 /* Wait for a started thread to end. */
 void vcpu_join(struct vcpu *vcpu);
+
+/* Ask the thread to park outside KVM_RUN: it completes any pending I/O
+ * exit first (KVM_RUN with immediate_exit), so that the state KVM reports
+ * is consistent. Before vcpu_start() the thread starts parked. */
+void vcpu_request_pause(struct vcpu *vcpu);
+/* Wait until the thread is parked (or has ended, or never started), up to
+ * timeout_ms. Returns 0 or -ETIMEDOUT. */
+int vcpu_wait_parked(struct vcpu *vcpu, int timeout_ms);
+/* Let a parked (or parking) thread run the guest again. */
+void vcpu_resume(struct vcpu *vcpu);
 
 /* Print RIP, RSP, RFLAGS, all GPRs, control registers, EFER, CS/SS to f. */
 void vcpu_dump(struct vcpu *vcpu, FILE *f);

@@ -10,9 +10,15 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "vmm/devices/blk.h"
 #include "vmm/devices/debug_exit.h"
 #include "vmm/devices/i8042.h"
+#include "vmm/devices/rng.h"
 #include "vmm/devices/serial.h"
+#include "vmm/devices/vsock.h"
+
+/* How long vm_pause() waits for a vCPU to park. */
+#define VM_PAUSE_TIMEOUT_MS 5000
 
 /* Legacy PC ports Linux touches that need no device: reads of "zero" ports
  * return 0 (the CMOS/RTC reads as all zeros), reads of "absent" ports return
@@ -128,6 +134,182 @@ int vm_ioeventfd(struct vm *vm, const struct vm_ioevent *ev, int *efd)
 	return 0;
 }
 
+/* The virtio transports' queue notifications, as KVM ioeventfds. */
+static int vm_hook_add_ioeventfd(void *ctx, uint64_t addr, uint32_t len, uint64_t datamatch, int fd)
+{
+	struct vm *vm = ctx;
+
+	return kvm_ioeventfd(vm->kvm, fd, 1, addr, len, 1, datamatch);
+}
+
+static int vm_hook_del_ioeventfd(void *ctx, uint64_t addr, uint32_t len, uint64_t datamatch, int fd)
+{
+	struct vm *vm = ctx;
+
+	return kvm_ioeventfd_del(vm->kvm, fd, 1, addr, len, 1, datamatch);
+}
+
+/* The next slot, its interrupt line and environment, for a device called name. */
+static int vm_virtio_slot(struct vm *vm, enum vm_virtio_kind kind, const char *name,
+			  struct virtio_mmio_env *env, char *err, size_t errlen)
+{
+	struct vm_virtio *d;
+	int r;
+
+	if (vm->nvirtio == VM_MAX_VIRTIO) {
+		snprintf(err, errlen, "%s: at most %d virtio devices", name, VM_MAX_VIRTIO);
+		return -ENOSPC;
+	}
+	d = &vm->virtio[vm->nvirtio];
+	*d = (struct vm_virtio){ .kind = kind };
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	virtio_mmio_slot((unsigned int)vm->nvirtio, &d->base, &d->gsi);
+	*env = (struct virtio_mmio_env){
+		.mem = vm->mem,
+		.bus = &vm->mmio,
+		.loop = vm->loop,
+		.hooks = &vm->hooks,
+		.base = d->base,
+		.name = d->name,
+	};
+	r = vm_irq_line(vm, d->gsi, &env->irq);
+	if (r < 0)
+		snprintf(err, errlen, "%s: KVM_IRQFD for GSI %u: %s", name, d->gsi, strerror(-r));
+	return r;
+}
+
+int vm_add_vsock(struct vm *vm, uint64_t cid, const char *uds, char *err, size_t errlen)
+{
+	struct vsock_config cfg = { .guest_cid = cid, .uds_path = uds };
+	struct virtio_mmio_env env;
+	struct vm_virtio *d = &vm->virtio[vm->nvirtio];
+	struct vsock *v;
+	int r;
+
+	r = vm_virtio_slot(vm, VM_VIRTIO_VSOCK, "vsock", &env, err, errlen);
+	if (r < 0)
+		return r;
+	d->path = strdup(uds);
+	if (!d->path) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = vsock_new(&env, &cfg, &v);
+	if (r < 0) {
+		err[0] = '\0'; /* vsock_new logged why */
+		free(d->path);
+		return r;
+	}
+	d->dev = v;
+	d->transport = vsock_transport(v);
+	d->cid = cid;
+	vm->nvirtio++;
+	return 0;
+}
+
+int vm_add_rng(struct vm *vm, char *err, size_t errlen)
+{
+	struct virtio_mmio_env env;
+	struct vm_virtio *d = &vm->virtio[vm->nvirtio];
+	struct rng *rng;
+	int r;
+
+	r = vm_virtio_slot(vm, VM_VIRTIO_RNG, "rng", &env, err, errlen);
+	if (r < 0)
+		return r;
+	r = rng_new(&env, &rng);
+	if (r < 0) {
+		snprintf(err, errlen, "rng: %s", strerror(-r));
+		return r;
+	}
+	d->dev = rng;
+	d->transport = rng_transport(rng);
+	vm->nvirtio++;
+	return 0;
+}
+
+int vm_add_blk(struct vm *vm, const char *path, int readonly, const char *id, char *err,
+	       size_t errlen)
+{
+	struct blk_config cfg = { .path = path, .readonly = readonly, .serial = id };
+	struct virtio_mmio_env env;
+	struct vm_virtio *d = &vm->virtio[vm->nvirtio];
+	char name[16];
+	struct blk *blk;
+	int nblk = 0, r;
+
+	for (int i = 0; i < vm->nvirtio; i++)
+		nblk += vm->virtio[i].kind == VM_VIRTIO_BLK;
+	snprintf(name, sizeof(name), "blk%d", nblk);
+	r = vm_virtio_slot(vm, VM_VIRTIO_BLK, name, &env, err, errlen);
+	if (r < 0)
+		return r;
+	d->path = strdup(path);
+	d->id = id ? strdup(id) : NULL;
+	if (!d->path || (id && !d->id)) {
+		snprintf(err, errlen, "out of memory");
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = blk_new(&env, &cfg, &blk);
+	if (r < 0) {
+		err[0] = '\0'; /* blk_new logged why */
+		goto fail;
+	}
+	d->dev = blk;
+	d->transport = blk_transport(blk);
+	d->readonly = readonly;
+	vm->nvirtio++;
+	return 0;
+fail:
+	free(d->path);
+	free(d->id);
+	return r;
+}
+
+int vm_virtio_cmdline(const struct vm *vm, const char *cmdline, char **out)
+{
+	size_t cap = strlen(cmdline) + 1 + (size_t)vm->nvirtio * 64, len;
+	char *s = malloc(cap);
+
+	if (!s)
+		return -ENOMEM;
+	len = (size_t)snprintf(s, cap, "%s", cmdline);
+	for (int i = 0; i < vm->nvirtio; i++) {
+		char word[64];
+		int r = virtio_mmio_cmdline(vm->virtio[i].base, vm->virtio[i].gsi, word,
+					    sizeof(word));
+		if (r < 0) {
+			free(s);
+			return r;
+		}
+		len += (size_t)snprintf(s + len, cap - len, "%s%s", len ? " " : "", word);
+	}
+	*out = s;
+	return 0;
+}
+
+static void vm_free_virtio(struct vm *vm)
+{
+	for (int i = vm->nvirtio - 1; i >= 0; i--) {
+		struct vm_virtio *d = &vm->virtio[i];
+		switch (d->kind) {
+		case VM_VIRTIO_VSOCK:
+			vsock_free(d->dev);
+			break;
+		case VM_VIRTIO_RNG:
+			rng_free(d->dev);
+			break;
+		case VM_VIRTIO_BLK:
+			blk_free(d->dev);
+			break;
+		}
+		free(d->path);
+		free(d->id);
+	}
+	vm->nvirtio = 0;
+}
+
 static int vm_add_devices(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	struct irq_line com1;
@@ -222,6 +404,9 @@ int vm_new(const struct vm_config *cfg, struct vm **out, char *err, size_t errle
 	vm->env = (struct vcpu_env){
 		.pio = &vm->pio, .mmio = &vm->mmio, .end = vm_env_end, .opaque = vm
 	};
+	vm->hooks = (struct virtio_mmio_hooks){ .ctx = vm,
+						.add_ioeventfd = vm_hook_add_ioeventfd,
+						.del_ioeventfd = vm_hook_del_ioeventfd };
 	r = loop_new(&vm->loop);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot create the event loop: %s", strerror(-r));
@@ -269,6 +454,7 @@ void vm_free(struct vm *vm)
 	for (int i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i])
 			vcpu_join(vm->vcpus[i]);
+	vm_free_virtio(vm);
 	serial_free(vm->serial);
 	i8042_free(vm->i8042);
 	debug_exit_free(vm->debug_exit);
@@ -303,10 +489,44 @@ int vm_get_tsc_khz(struct vm *vm, uint32_t *khz)
 	return vcpu_get_tsc_khz(vm->vcpus[0], khz);
 }
 
-int vm_run(struct vm *vm)
+int vm_pause(struct vm *vm)
+{
+	if (vm->paused)
+		return 0;
+	for (int i = 0; i < vm->ncpus; i++)
+		vcpu_request_pause(vm->vcpus[i]);
+	for (int i = 0; i < vm->ncpus; i++) {
+		int r = vcpu_wait_parked(vm->vcpus[i], VM_PAUSE_TIMEOUT_MS);
+		if (r < 0) {
+			log_err("vcpu%d did not stop within %d ms; VM left running", i,
+				VM_PAUSE_TIMEOUT_MS);
+			for (int j = 0; j < vm->ncpus; j++)
+				vcpu_resume(vm->vcpus[j]);
+			return r;
+		}
+	}
+	vm->paused = 1;
+	return 0;
+}
+
+void vm_resume(struct vm *vm)
+{
+	if (!vm->paused)
+		return;
+	for (int i = 0; i < vm->ncpus; i++)
+		vcpu_resume(vm->vcpus[i]);
+	vm->paused = 0;
+}
+
+int vm_run(struct vm *vm, int start_paused)
 {
 	int code;
 
+	if (start_paused) {
+		for (int i = 0; i < vm->ncpus; i++)
+			vcpu_request_pause(vm->vcpus[i]);
+		vm->paused = 1;
+	}
 	for (int i = 0; i < vm->ncpus; i++) {
 		int r = vcpu_start(vm->vcpus[i]);
 		if (r < 0) {

@@ -15,13 +15,15 @@
 
 #include "vmm/boot/boot.h"
 #include "vmm/bus.h"
+#include "vmm/devices/virtio_mmio.h"
 #include "vmm/irq.h"
 #include "vmm/kvm.h"
 #include "vmm/loop.h"
 #include "vmm/memory.h"
 #include "vmm/vcpu.h"
 
-#define VM_MAX_VCPUS 64
+#define VM_MAX_VCPUS  64
+#define VM_MAX_VIRTIO 16 /* virtio-mmio slots: GSIs 5..20 */
 
 struct serial;
 struct i8042;
@@ -33,6 +35,27 @@ struct vm_config {
 	int ncpus;	   /* 1..VM_MAX_VCPUS (and at most what KVM allows) */
 	int serial_out_fd; /* COM1 output; -1 discards it. Not owned. */
 	int serial_in_fd;  /* COM1 input through the loop; -1 for none. Not owned. */
+};
+
+enum vm_virtio_kind {
+	VM_VIRTIO_VSOCK,
+	VM_VIRTIO_RNG,
+	VM_VIRTIO_BLK,
+};
+
+/* A virtio device in slot index (virtio_mmio_slot()), with what backs it on
+ * the host (recorded in snapshots). */
+struct vm_virtio {
+	enum vm_virtio_kind kind;
+	char name[16]; /* "vsock", "rng", "blk0", ... */
+	uint64_t base;
+	uint32_t gsi;
+	struct virtio_mmio *transport;
+	void *dev;    /* struct vsock, struct rng or struct blk */
+	char *path;   /* blk: the image; vsock: the Unix socket */
+	int readonly; /* blk */
+	char *id;     /* blk: GET_ID answer, or NULL */
+	uint64_t cid; /* vsock */
 };
 
 struct vm {
@@ -49,6 +72,11 @@ struct vm {
 	struct serial *serial;
 	struct i8042 *i8042;
 	struct debug_exit *debug_exit;
+
+	struct vm_virtio virtio[VM_MAX_VIRTIO];
+	int nvirtio;
+	struct virtio_mmio_hooks hooks;
+	int paused; /* vm_pause() parked every vCPU; loop thread only */
 
 	int *fds; /* eventfds made for irq lines and ioeventfds; closed by vm_free */
 	int nfds, fds_cap;
@@ -84,9 +112,27 @@ int vm_irq_line(struct vm *vm, uint32_t gsi, struct irq_line *out);
  * ev; register it with vm->loop to handle it. The VM owns the fd. */
 int vm_ioeventfd(struct vm *vm, const struct vm_ioevent *ev, int *efd);
 
+/* Add a virtio device in the next free slot (vsock, then rng, then drives,
+ * is the order the command line uses). On failure err says why, or is ""
+ * when the device has logged it. */
+int vm_add_vsock(struct vm *vm, uint64_t cid, const char *uds, char *err, size_t errlen);
+int vm_add_rng(struct vm *vm, char *err, size_t errlen);
+int vm_add_blk(struct vm *vm, const char *path, int readonly, const char *id, char *err,
+	       size_t errlen);
+/* cmdline with a "virtio_mmio.device=" word appended per virtio device, in
+ * a new string (free() it). */
+int vm_virtio_cmdline(const struct vm *vm, const char *cmdline, char **out);
+
 /* Start the vCPUs, run the event loop until the VM ends, then stop and join
- * the vCPUs. Returns the process exit code (see vcpu.h). */
-int vm_run(struct vm *vm);
+ * the vCPUs. Returns the process exit code (see vcpu.h). With start_paused
+ * the vCPUs park before their first instruction (vm_resume() starts them). */
+int vm_run(struct vm *vm, int start_paused);
+/* On the loop thread: park every vCPU outside KVM_RUN with its state
+ * consistent (see vcpu_request_pause). Idempotent. Returns 0, or -ETIMEDOUT
+ * (the VM is then resumed). */
+int vm_pause(struct vm *vm);
+/* Undo vm_pause(). Idempotent. */
+void vm_resume(struct vm *vm);
 /* End the VM with exit code; the first call wins. Safe from any thread. */
 void vm_end(struct vm *vm, int code);
 
