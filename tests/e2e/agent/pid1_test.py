@@ -2,6 +2,7 @@
 orphans are reaped, the host name and loopback are set up, shutdown exits."""
 
 import os
+import tempfile
 import shutil
 import subprocess
 import time
@@ -75,8 +76,9 @@ finally:
 # The VM flavour (no --container) in a pid + mount namespace: it mounts /tmp
 # and /run itself, so the socket lives elsewhere; reboot() from the init of a
 # pid namespace ends that namespace with SIGHUP, which shows the power-off path.
-base = os.path.join(ac.build_dir(), "tmp")
-os.makedirs(base, exist_ok=True)
+# The socket must live outside every directory the agent mounts over (/tmp,
+# /run, /dev...), wherever the build tree is: /var/tmp is outside them all.
+base = tempfile.mkdtemp(prefix="agentvm-pid1-", dir="/var/tmp")
 agent = ac.Agent(extra_args=["--vm"], wrapper=wrapper, base_dir=base)
 c = agent.connect()
 try:
