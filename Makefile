@@ -174,7 +174,7 @@ test-fuzz: $(FUZZ_BINS)
 bench: deps all guests kernel
 	@tests/bench/run.sh
 
-demo: deps all kernel
+demo: deps all guests kernel
 	@scripts/demo.sh
 
 # --- style --------------------------------------------------------------------

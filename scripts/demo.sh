@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The demo behind `make demo` (which first runs `make deps all kernel`):
+# The demo behind `make demo` (which first runs `make deps all guests kernel`):
 #   1. builds what is missing: the test guests that doctor's probes run, and
 #      the minimal and base images (base is a Debian tree: a few minutes the
 #      first time, cached afterwards);
-#   2. runs `agentvm doctor`: what this host can isolate with, and why;
+#   2. boots a synthetic test guest in agentvm-vmm (and, on a hardware-KVM
+#      host, the guest kernel with a test init), then runs `agentvm doctor`:
+#      what this host can isolate with, and why;
 #   3. runs a command in a fresh sandbox of the base image:
 #        agentvm run --image base -- sh -c 'uname -a; python3 -c "print(6*7)"'
 #      with --isolation auto, which says on stderr which isolation it took.
@@ -37,6 +39,18 @@ for img in minimal base; do
 	dir=$("$top/images/$img/build.sh" --agent "$build/agentvm-agent" | tail -n1)
 	echo "image $img: $dir"
 done
+
+step "agentvm-vmm: a synthetic test guest (serial console below)"
+"$build/agentvm-vmm" --kernel "$build/guests/hello.elf" --mem 128M || true
+kdir=$("$top/images/kernel/build.sh" --dir)
+if [ -e /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ -f "$kdir/vmlinux" ]; then
+	step "agentvm-vmm: the guest kernel with a test init"
+	timeout 60 "$build/agentvm-vmm" --kernel "$kdir/vmlinux" --initrd "$build/tests/boot/initrd.cpio" \
+		--mem 256M --cmdline "console=ttyS0 reboot=k panic=-1" || true
+else
+	echo "(this host's KVM emulates guest kernel code; the real kernel takes about 2 minutes"
+	echo " to reach its init here: 'make test-boot' shows it)"
+fi
 
 step "agentvm doctor"
 "$agentvm" doctor
