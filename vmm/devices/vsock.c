@@ -53,7 +53,7 @@ void vsock_reply_rst(struct vsock *v, const struct vsock_hdr *h)
 
 void vsock_drop_all(struct vsock *v)
 {
-	for (uint32_t b = 0; b < VSOCK_CONN_BUCKETS; b++)
+	for (uint32_t b = 0; b < VSOCK_CONN_BUCKETS && v->conns.count; b++)
 		while (v->conns.buckets[b])
 			vsock_conn_destroy(v, v->conns.buckets[b]);
 	v->rst_count = 0;
@@ -74,9 +74,12 @@ static void vsock_handle_conn(struct vsock *v, struct vsock_conn *c, const struc
 			      const struct virtq_chain *ch)
 {
 	if (c->state == VSOCK_CONN_CLOSED) {
-		/* Our RST is on its way; only the guest's own RST matters. */
-		if (h->op == VSOCK_OP_RST)
+		/* Our RST is on its way; only the guest's own RST or a new
+		 * connection on the same ports matters. */
+		if (h->op == VSOCK_OP_RST || h->op == VSOCK_OP_REQUEST)
 			vsock_conn_destroy(v, c);
+		if (h->op == VSOCK_OP_REQUEST)
+			vsock_bridge_guest_connect(v, h);
 		return;
 	}
 	c->peer_buf_alloc = h->buf_alloc;
