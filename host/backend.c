@@ -105,6 +105,41 @@ int backend_sandbox_new(const struct backend_ops *ops, const struct backend_conf
 	return 0;
 }
 
+int backend_sandbox_adopt(const struct backend_ops *ops, const char *name,
+			  struct backend_sandbox **out)
+{
+	struct backend_sandbox *sb;
+	int r;
+
+	*out = NULL;
+	if (!ops->adopt)
+		return -ENOTSUP;
+	if (!backend_name_valid(name))
+		return -EINVAL;
+	sb = calloc(1, sizeof(*sb));
+	if (!sb)
+		return -ENOMEM;
+	sb->ops = ops;
+	snprintf(sb->name, sizeof(sb->name), "%s", name);
+	r = ops->adopt(name, &sb->priv);
+	if (r < 0) {
+		free(sb);
+		return r;
+	}
+	*out = sb;
+	return 0;
+}
+
+int backend_sandbox_pid(struct backend_sandbox *sb)
+{
+	return sb->ops->pid ? sb->ops->pid(sb->priv) : -1;
+}
+
+const char *backend_sandbox_log_path(struct backend_sandbox *sb)
+{
+	return sb->ops->log_path ? sb->ops->log_path(sb->priv) : NULL;
+}
+
 int backend_sandbox_connect(struct backend_sandbox *sb, int *fd)
 {
 	return sb->ops->connect(sb->priv, fd);

@@ -34,7 +34,9 @@ struct backend_config {
 	const char *const *init_argv; /* replaces the agent's argv (diagnostics, tests);
 				       * argv[0] is the program; NULL normally */
 	struct backend_limits limits;
-	int log_fd; /* where PID 1's stdout/stderr go; -1: agent.log in the state dir */
+	int log_fd;   /* where PID 1's stdout/stderr go; -1: agent.log in the state dir */
+	int detached; /* the sandbox outlives the process that made it (a daemon that
+		       * may restart and adopt it); 0: it dies with its maker */
 };
 
 struct backend_ops {
@@ -51,6 +53,14 @@ struct backend_ops {
 	void (*destroy)(void *priv);
 	/* Optional: the file PID 1's output goes to, while the sandbox exists. */
 	const char *(*log_path)(void *priv);
+	/* Optional: take over the running sandbox `name` that another process (an
+	 * earlier run of a daemon) created with cfg->detached; -ESRCH if it is gone. */
+	int (*adopt)(const char *name, void **priv);
+	/* Optional: remove what the sandbox `name` left behind once it is gone
+	 * (state directory, cgroups), killing anything still in it. */
+	void (*remove_stale)(const char *name);
+	/* Optional: the pid of PID 1 (or of the VMM) on the host. */
+	int (*pid)(void *priv);
 };
 
 struct backend_sandbox;
@@ -77,6 +87,14 @@ const char *backend_sandbox_name(const struct backend_sandbox *sb);
 /* Log the last lines PID 1 wrote (to explain a failure), if the backend keeps them. */
 void backend_sandbox_log_tail(struct backend_sandbox *sb, int lines);
 const char *backend_sandbox_backend(const struct backend_sandbox *sb);
+/* Take over a running detached sandbox (ops->adopt); -ENOTSUP if the backend
+ * cannot, -ESRCH if it is gone. */
+int backend_sandbox_adopt(const struct backend_ops *ops, const char *name,
+			  struct backend_sandbox **out);
+/* The host pid of PID 1 (or the VMM), or -1. */
+int backend_sandbox_pid(struct backend_sandbox *sb);
+/* The file PID 1's output goes to, or NULL. */
+const char *backend_sandbox_log_path(struct backend_sandbox *sb);
 /* Stop and remove the sandbox, then free sb. NULL-safe. */
 void backend_sandbox_free(struct backend_sandbox *sb);
 

@@ -262,9 +262,9 @@ static int container_child_main(void *arg)
 	char b;
 	int r;
 
-	/* Die with the process that made us; if it is gone already, the read
-	 * below sees end of file. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+	/* Die with the process that made us (unless it asked for a sandbox that
+	 * outlives it); if it is gone already, the read below sees end of file. */
+	if (!cfg->detached && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		_exit(125);
 	if (read(a->sync_fd, &b, 1) != 1)
 		_exit(125);
@@ -386,8 +386,15 @@ static void container_reap(struct container *c, int kill_it)
 	if (kill_it)
 		syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
 	memset(&si, 0, sizeof(si));
-	while (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+	int w;
+	while ((w = waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED)) < 0 && errno == EINTR)
 		;
+	if (w < 0 && errno == ECHILD) {
+		/* Adopted: not our child; its pidfd turns readable once it is gone. */
+		struct pollfd p = { .fd = c->pidfd, .events = POLLIN };
+		while (poll(&p, 1, 2000) < 0 && errno == EINTR)
+			;
+	}
 	close(c->pidfd);
 	c->pidfd = -1;
 }
@@ -722,6 +729,89 @@ static int container_exit_fd(void *priv)
 	return ((struct container *)priv)->pidfd;
 }
 
+/* The pid file of the sandbox in dir: 0 and PID 1 if it still runs. */
+static int container_live_pid(const char *dir, pid_t *pid)
+{
+	char path[600];
+	unsigned long long start = 0;
+	int p = 0, n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/pid", dir);
+	f = fopen(path, "re");
+	if (!f)
+		return -ESRCH;
+	n = fscanf(f, "%d %llu", &p, &start);
+	fclose(f);
+	if (n != 2 || p <= 0 || !start || container_starttime(p) != start)
+		return -ESRCH;
+	*pid = p;
+	return 0;
+}
+
+static int container_adopt(const char *name, void **priv)
+{
+	struct container *c;
+	char root[128];
+	pid_t pid;
+	int r;
+
+	*priv = NULL;
+	r = backend_state_root(root, sizeof(root));
+	if (r < 0)
+		return r;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->pidfd = -1;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	snprintf(c->dir, sizeof(c->dir), "%s/%s", root, name);
+	snprintf(c->sock, sizeof(c->sock), "%s/agent.sock", c->dir);
+	snprintf(c->log, sizeof(c->log), "%s/agent.log", c->dir);
+	if (access(c->log, F_OK) < 0)
+		c->log[0] = '\0';
+	r = container_live_pid(c->dir, &pid);
+	if (r == 0) {
+		pid_t again = 0;
+		c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		/* Checked again once held: the pid cannot be reused under a pidfd. */
+		if (c->pidfd < 0)
+			r = -errno;
+		else if (container_live_pid(c->dir, &again) < 0 || again != pid)
+			r = -ESRCH;
+	}
+	if (r < 0) {
+		if (c->pidfd >= 0)
+			close(c->pidfd);
+		free(c);
+		return r;
+	}
+	c->pid = pid;
+	if (cgroup_open(name, &c->cg) < 0)
+		c->cg = NULL;
+	*priv = c;
+	return 0;
+}
+
+static void container_remove_stale(const char *name)
+{
+	char root[128], dir[256];
+	pid_t pid;
+
+	if (!backend_name_valid(name) || backend_state_root(root, sizeof(root)) < 0)
+		return;
+	snprintf(dir, sizeof(dir), "%s/%s", root, name);
+	if (container_live_pid(dir, &pid) == 0)
+		kill(pid, SIGKILL);
+	cgroup_remove_stale(name);
+	container_remove_state(dir);
+}
+
+static int container_pid(void *priv)
+{
+	return (int)((struct container *)priv)->pid;
+}
+
 static int container_probe(char *why, size_t len)
 {
 	struct cgroup_place pl;
@@ -750,4 +840,7 @@ const struct backend_ops backend_container_ops = {
 	.exit_fd = container_exit_fd,
 	.destroy = container_destroy,
 	.log_path = container_log_path,
+	.adopt = container_adopt,
+	.remove_stale = container_remove_stale,
+	.pid = container_pid,
 };

@@ -651,3 +651,160 @@ int cgroup_remove_stale(const char *name)
 	}
 	return found ? 0 : -ENOENT;
 }
+
+int cgroup_open(const char *name, struct cgroup **out)
+{
+	struct cgroup *cg;
+
+	*out = NULL;
+	if (!cgroup_name_ok(name))
+		return -EINVAL;
+	cg = calloc(1, sizeof(*cg));
+	if (!cg)
+		return -ENOMEM;
+	snprintf(cg->name, sizeof(cg->name), "%s", name);
+	for (int c = 0; c < CGROUP_NCTRL; c++) {
+		struct cgroup_place pl;
+		struct cgroup_dir *d = NULL;
+		char parent[640], path[640];
+
+		if (cgroup_locate(c, &pl) < 0)
+			continue;
+		snprintf(parent, sizeof(parent), "%s/%s", pl.self_dir, CGROUP_PARENT);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", parent, name) >=
+			    sizeof(d->path) ||
+		    access(path, F_OK) < 0)
+			continue;
+		for (int i = 0; i < cg->ndirs; i++)
+			if (strcmp(parent, cg->dirs[i].parent) == 0)
+				d = &cg->dirs[i];
+		if (!d) {
+			d = &cg->dirs[cg->ndirs++];
+			d->version = pl.version;
+			snprintf(d->self, sizeof(d->self), "%s", pl.self_dir);
+			snprintf(d->parent, sizeof(d->parent), "%s", parent);
+			snprintf(d->path, sizeof(d->path), "%s", path);
+		}
+		d->ctrls |= 1u << c;
+	}
+	if (!cg->ndirs) {
+		free(cg);
+		return -ENOENT;
+	}
+	*out = cg;
+	return 0;
+}
+
+static int64_t cgroup_read_i64(const char *dir, const char *file)
+{
+	char buf[64], *end;
+
+	if (cgroup_read_file(dir, file, buf, sizeof(buf)) < 0)
+		return -1;
+	errno = 0;
+	long long v = strtoll(buf, &end, 10);
+	if (errno || end == buf || v < 0)
+		return -1;
+	return v;
+}
+
+/* The value of "key N" in a flat-keyed file such as memory.events. */
+static int64_t cgroup_read_key(const char *dir, const char *file, const char *key)
+{
+	char path[768], k[64];
+	long long v;
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", k, &v) == 2)
+		if (strcmp(k, key) == 0)
+			return v;
+	return -1;
+}
+
+/* CPU time of the tasks listed in dir: their own and that of the children they
+ * reaped (PID 1 reaps every orphan of its pid namespace). */
+static int64_t cgroup_cpu_from_procs(const char *dir)
+{
+	char path[768];
+	_cleanup_fclose_ FILE *f = NULL;
+	long hz = sysconf(_SC_CLK_TCK);
+	int64_t ticks = 0;
+	int pid;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "re");
+	if (!f || hz <= 0)
+		return -1;
+	while (fscanf(f, "%d", &pid) == 1) {
+		char sp[64], buf[1024];
+		unsigned long long ut, st, cut, cst;
+		snprintf(sp, sizeof(sp), "/proc/%d/stat", pid);
+		_cleanup_close_ int fd = open(sp, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		char *p = strrchr(buf, ')');
+		/* After ") " come fields 3...; utime is field 14. */
+		for (int field = 2; field < 14 && p; field++)
+			p = strchr(p + 1, ' ');
+		if (p && sscanf(p + 1, "%llu %llu %llu %llu", &ut, &st, &cut, &cst) == 4)
+			ticks += (int64_t)(ut + st + cut + cst);
+	}
+	return ticks * 1000000 / hz;
+}
+
+void cgroup_read_stats(struct cgroup *cg, struct cgroup_stats *out)
+{
+	out->mem_bytes = out->mem_max = out->pids = out->cpu_usec = out->oom_kills = -1;
+	if (!cg)
+		return;
+	for (int i = 0; i < cg->ndirs; i++) {
+		struct cgroup_dir *d = &cg->dirs[i];
+		int v1 = d->version == 1;
+
+		if (!d->path[0])
+			continue;
+		if (d->ctrls & (1u << CGROUP_MEMORY)) {
+			out->mem_bytes = cgroup_read_i64(d->path, v1 ? "memory.usage_in_bytes"
+								     : "memory.current");
+			out->mem_max = cgroup_read_i64(d->path,
+						       v1 ? "memory.limit_in_bytes" : "memory.max");
+			out->oom_kills = cgroup_read_key(
+				d->path, v1 ? "memory.oom_control" : "memory.events", "oom_kill");
+		}
+		if (d->ctrls & (1u << CGROUP_PIDS))
+			out->pids = cgroup_read_i64(d->path, "pids.current");
+		if (d->ctrls & (1u << CGROUP_CPU)) {
+			if (!v1) {
+				out->cpu_usec = cgroup_read_key(d->path, "cpu.stat", "usage_usec");
+			} else {
+				int64_t ns = cgroup_read_i64(d->path, "cpuacct.usage");
+				out->cpu_usec =
+					ns >= 0 ? ns / 1000 : cgroup_cpu_from_procs(d->path);
+			}
+		}
+	}
+	/* Without a readable cpu controller, count from the processes. */
+	if (out->cpu_usec < 0 && cg->ndirs && cg->dirs[0].path[0])
+		out->cpu_usec = cgroup_cpu_from_procs(cg->dirs[0].path);
+}
+
+int cgroup_stats_by_name(const char *name, struct cgroup_stats *out)
+{
+	struct cgroup *cg;
+	int r = cgroup_open(name, &cg);
+
+	out->mem_bytes = out->mem_max = out->pids = out->cpu_usec = out->oom_kills = -1;
+	if (r < 0)
+		return r;
+	cgroup_read_stats(cg, out);
+	free(cg);
+	return 0;
+}

@@ -45,6 +45,23 @@ int cgroup_add_pid(struct cgroup *cg, pid_t pid);
 int cgroup_kill(struct cgroup *cg);
 /* Memory in use now, in bytes; -ENOENT without a memory controller. */
 int cgroup_read_memory(struct cgroup *cg, uint64_t *bytes);
+/* The existing cgroups "agentvm/<name>" below our own (a sandbox an earlier
+ * run of the daemon made), for accounting, kill and removal. -ENOENT if none. */
+int cgroup_open(const char *name, struct cgroup **out);
+
+struct cgroup_stats {
+	int64_t mem_bytes; /* memory in use; -1 unknown */
+	int64_t mem_max;   /* its limit; -1 none or unknown */
+	int64_t pids;	   /* tasks; -1 unknown */
+	int64_t cpu_usec;  /* CPU time used by the tasks so far; -1 unknown */
+	int64_t oom_kills; /* times the memory limit killed a task; -1 unknown */
+};
+
+/* Read what cg's controllers account. Fields that cannot be read are -1. */
+void cgroup_read_stats(struct cgroup *cg, struct cgroup_stats *out);
+/* The same for the cgroup "agentvm/<name>" below our own; -ENOENT if absent. */
+int cgroup_stats_by_name(const char *name, struct cgroup_stats *out);
+
 /* Remove the directories (retrying briefly while they drain) and free cg. NULL-safe. */
 void cgroup_free(struct cgroup *cg);
 /* Remove the cgroups "agentvm/<name>" a sandbox whose owner died left behind,
