@@ -1,8 +1,9 @@
 /* libFuzzer target: hostile split virtqueues.
  *
  * Mode 0 (first byte bit 7 clear): the input becomes a 64 KiB guest RAM
- * image holding a queue at fixed addresses, and chains are popped, every
- * byte of every buffer touched and used entries pushed.
+ * image holding a queue packed at its start (available ring, used ring,
+ * descriptor table), and chains are popped, every byte of every buffer
+ * touched and used entries pushed.
  * Mode 1: the same RAM image behind virtio-rng and virtio-blk, with a
  * register program from the input poking both transports (status, features,
  * queue set-up and notifications in any order).
@@ -23,12 +24,9 @@
 #include "vmm/devices/virtio_mmio.h"
 #include "vmm/devices/virtqueue.h"
 
-#define RAM_SIZE  (64 * 1024)
-#define DESC_GPA  0x0000
-#define AVAIL_GPA 0x1000
-#define USED_GPA  0x2000
-#define RNG_BASE  0xd0000000ull
-#define BLK_BASE  0xd0001000ull
+#define RAM_SIZE (64 * 1024)
+#define RNG_BASE 0xd0000000ull
+#define BLK_BASE 0xd0001000ull
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -84,9 +82,9 @@ static void fuzz_queue(const uint8_t *data, size_t size)
 	memcpy(&start, data + 1, 2);
 	virtq_init(&q, mem);
 	q.st.num = (uint16_t)(1u << (ctl & 7)) << ((ctl >> 3) & 1); /* 1..256 */
-	q.st.desc = DESC_GPA;
-	q.st.driver = AVAIL_GPA;
-	q.st.device = USED_GPA;
+	q.st.driver = 0;
+	q.st.device = (6 + 2 * (uint64_t)q.st.num + 3) & ~3ull;
+	q.st.desc = (q.st.device + 6 + 8 * (uint64_t)q.st.num + 15) & ~15ull;
 	q.st.last_avail = q.st.used_idx = start;
 	if (virtq_enable(&q, ctl & 0x10, ctl & 0x20) < 0)
 		return;
