@@ -126,9 +126,10 @@ struct virtio_mmio_state {
 
 struct virtio_mmio;
 
-/* Create the transport for ops/dev at env->base, add its region to env->bus,
- * and wire queue notifications (ioeventfds through env->hooks when given,
- * eventfds on env->loop when given). Returns 0 or -errno. */
+/* Create the transport for ops/dev at env->base, wire queue notifications
+ * (ioeventfds through env->hooks when given, eventfds on env->loop when
+ * given) and, last, add its region to env->bus. Returns 0 or -errno; on
+ * failure nothing stays registered. */
 int virtio_mmio_new(const struct virtio_mmio_env *env, const struct virtio_device_ops *ops,
 		    void *dev, struct virtio_mmio **out);
 /* Undo virtio_mmio_new; NULL-safe. The bus region stays registered, so call

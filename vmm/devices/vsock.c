@@ -271,10 +271,13 @@ int vsock_new(const struct virtio_mmio_env *env, const struct vsock_config *cfg,
 	vsock_link_init(&v->clients);
 	vsock_link_init(&v->pend);
 	vsock_link_init(&v->rxw);
-	r = virtio_mmio_new(env, &vsock_ops, v, &v->t);
+	/* The transport last: a bus region cannot be removed again, so nothing
+	 * may fail after it is added. The loop does not run yet, so no socket
+	 * callback can come before the transport exists. */
+	r = vsock_bridge_open(v, cfg->uds_path);
 	if (r < 0)
 		goto fail;
-	r = vsock_bridge_open(v, cfg->uds_path);
+	r = virtio_mmio_new(env, &vsock_ops, v, &v->t);
 	if (r < 0)
 		goto fail;
 	*out = v;

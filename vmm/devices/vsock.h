@@ -33,8 +33,8 @@ struct vsock_state {
 struct vsock;
 
 /* Create the device and its transport at env->base and start listening
- * on cfg->uds_path (a stale socket file there is replaced). Returns 0 or
- * -errno (logged). */
+ * on cfg->uds_path (a stale socket file there is replaced). Call before
+ * env->loop runs or on its thread. Returns 0 or -errno (logged). */
 int vsock_new(const struct virtio_mmio_env *env, const struct vsock_config *cfg,
 	      struct vsock **out);
 /* Close every connection and the listening socket (removing its file);
