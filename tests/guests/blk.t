@@ -41,6 +41,13 @@ run_guest blk "${extra[@]}" --drive "path=$ro,ro" --drive "path=$rw" --cmdline "
 is "$STATUS" 16 "with ${extra[*]:-no other devices} too: the guest exits 0" || show_run
 has_line "$SERIAL" "blk: 2 drive(s) ok" "both drives found and working"
 
+# GET_ID answers what --drive id= says, up to the 20 bytes virtio-blk has.
+run_guest blk --drive "path=$rw,id=scratch-disk" --drive "path=$ro,ro,id=ABCDEFGHIJKLMNOPQRST" \
+	--cmdline "blk.sectors=8"
+is "$STATUS" 16 "with id=: the guest exits 0" || show_run
+like "$SERIAL" "blk0: .* id=scratch-disk"$'\n' "GET_ID: id=scratch-disk"
+like "$SERIAL" "blk1: .* id=ABCDEFGHIJKLMNOPQRST"$'\n' "GET_ID: a 20-byte id, whole"
+
 run_guest blk
 is "$STATUS" 18 "no drive: the guest says so (exit 2)" || show_run
 
