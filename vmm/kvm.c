@@ -78,6 +78,8 @@ int kvm_new(struct kvm **out, char *err, size_t errlen)
 		kvm->max_vcpus = 4; /* the documented default when neither is reported */
 	kvm->has_tsc_deadline = kvm_check(sys_fd, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	kvm->has_tsc_khz = kvm_check(sys_fd, KVM_CAP_GET_TSC_KHZ) > 0;
+	kvm->has_xsave = kvm_check(sys_fd, KVM_CAP_XSAVE) > 0;
+	kvm->has_xcrs = kvm_check(sys_fd, KVM_CAP_XCRS) > 0;
 
 	do {
 		vm_fd = ioctl(sys_fd, KVM_CREATE_VM, 0);

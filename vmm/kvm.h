@@ -23,6 +23,8 @@ struct kvm {
 	int max_vcpus;	      /* KVM_CAP_MAX_VCPUS (or KVM_CAP_NR_VCPUS) */
 	int has_tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER */
 	int has_tsc_khz;      /* KVM_CAP_GET_TSC_KHZ */
+	int has_xsave;	      /* KVM_CAP_XSAVE */
+	int has_xcrs;	      /* KVM_CAP_XCRS */
 };
 
 /* Open /dev/kvm, check KVM_GET_API_VERSION == 12 and every capability the

@@ -24,8 +24,11 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "vmm/api_vm.h"
 #include "vmm/boot/boot.h"
 #include "vmm/devices/blk.h"
+#include "vmm/snapshot.h"
+#include "vmm/snapshot_memory.h"
 #include "vmm/vm.h"
 
 #define PROG		     "agentvm-vmm"
@@ -65,6 +68,12 @@ struct main_opts {
 	int ndrives;
 	char *specs[MAIN_MAX_DRIVES + 1]; /* copies of the --vsock/--drive values, split in place */
 	int nspecs;
+
+	int mem_given, cpus_given;
+	const char *api;
+	const char *restore;
+	const char *restore_memory;
+	int paused;
 };
 
 /* A file mapped read-only. */
@@ -77,8 +86,9 @@ static void main_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: " PROG " --kernel PATH [OPTIONS]\n"
+		"       " PROG " --restore STATE [--restore-memory FILE] [OPTIONS]\n"
 		"Run one KVM microVM: boot a Linux kernel or a synthetic test guest with a\n"
-		"serial console on COM1.\n"
+		"serial console on COM1, or restore one from a snapshot.\n"
 		"\n"
 		"Options:\n"
 		"  --kernel PATH          guest kernel (required): an ELF vmlinux with the PVH\n"
@@ -104,7 +114,23 @@ static void main_usage(FILE *f)
 		"                         ro; ID, up to 20 bytes, answers GET_ID). Repeatable,\n"
 		"                         up to 14 drives\n"
 		"  --no-host-workarounds  do not adapt a Linux command line to this host's KVM\n"
+		"  --api PATH             serve the control API on the Unix socket PATH:\n"
+		"                         JSON-RPC 2.0, one request per line; methods vm.pause,\n"
+		"                         vm.resume, vm.snapshot {state, memory}, vm.reset,\n"
+		"                         vm.info, vm.stop\n"
+		"  --restore STATE        start from the snapshot whose state file is STATE\n"
+		"                         instead of booting a kernel (no --kernel, --initrd or\n"
+		"                         --cmdline); vCPU count and memory size come from it\n"
+		"  --restore-memory FILE  the snapshot's memory file (default: the path recorded\n"
+		"                         in STATE), mapped copy-on-write\n"
+		"  --paused               start with the vCPUs paused (vm.resume starts them)\n"
 		"  -h, --help             show this help and exit\n"
+		"\n"
+		"Restore re-creates the snapshot's devices with the backing it recorded (drive\n"
+		"images, vsock socket) unless --drive / --vsock are given again: then every\n"
+		"drive must be given, in order, with the same size and ro flag, and --vsock\n"
+		"with the same CID. vm.reset returns a running VM to the last snapshot it\n"
+		"took, or else the one it was restored from.\n"
 		"\n"
 		"Virtio devices sit on virtio-mmio from 0xd0000000, one page and one GSI\n"
 		"(from 5) each, in this order: vsock, rng, then drives as given. For a Linux\n"
@@ -332,6 +358,10 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		OPT_VSOCK,
 		OPT_RNG,
 		OPT_DRIVE,
+		OPT_API,
+		OPT_RESTORE,
+		OPT_RESTORE_MEMORY,
+		OPT_PAUSED,
 	};
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -345,6 +375,10 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "drive", required_argument, NULL, OPT_DRIVE },
+		{ "api", required_argument, NULL, OPT_API },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
+		{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEMORY },
+		{ "paused", no_argument, NULL, OPT_PAUSED },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -366,10 +400,24 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		case OPT_MEM:
 			if (main_parse_mem(optarg, &o->mem_size) < 0)
 				return 1;
+			o->mem_given = 1;
 			break;
 		case OPT_CPUS:
 			if (main_parse_cpus(optarg, &o->ncpus) < 0)
 				return 1;
+			o->cpus_given = 1;
+			break;
+		case OPT_API:
+			o->api = optarg;
+			break;
+		case OPT_RESTORE:
+			o->restore = optarg;
+			break;
+		case OPT_RESTORE_MEMORY:
+			o->restore_memory = optarg;
+			break;
+		case OPT_PAUSED:
+			o->paused = 1;
 			break;
 		case OPT_SERIAL:
 			o->serial = optarg;
@@ -407,7 +455,16 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		log_err("unexpected argument '%s' (see --help)", argv[optind]);
 		return 2;
 	}
-	if (!o->kernel) {
+	if (o->restore && (o->kernel || o->initrd || o->cmdline)) {
+		log_err("--restore takes the guest from the snapshot: --kernel, --initrd and "
+			"--cmdline do not apply (see --help)");
+		return 2;
+	}
+	if (o->restore_memory && !o->restore) {
+		log_err("--restore-memory needs --restore STATE (see --help)");
+		return 2;
+	}
+	if (!o->kernel && !o->restore) {
 		log_err("--kernel PATH is required (see --help)");
 		return 2;
 	}
@@ -538,6 +595,110 @@ static int main_add_devices(struct vm *vm, const struct main_opts *o)
 	return r;
 }
 
+static const struct snapshot_device *main_find_kind(const struct snapshot_state *st,
+						    enum snapshot_device_kind kind)
+{
+	for (int i = 0; i < st->ndevices; i++)
+		if (st->devices[i].kind == kind)
+			return &st->devices[i];
+	return NULL;
+}
+
+/* The snapshot's virtio devices, in its slot order, backed by what the
+ * command line gives again or else by what the snapshot recorded. */
+static int main_add_restored_devices(struct vm *vm, const struct main_opts *o,
+				     const struct snapshot_state *st)
+{
+	const struct snapshot_device *vs = main_find_kind(st, SNAPSHOT_DEV_VSOCK);
+	char err[256] = "";
+	int nblk = 0, k = 0, r = 0;
+
+	for (int i = 0; i < st->ndevices; i++)
+		nblk += st->devices[i].kind == SNAPSHOT_DEV_BLK;
+	if (o->ndrives && o->ndrives != nblk) {
+		log_err("--drive given %d times, the snapshot has %d drive(s): give all or none",
+			o->ndrives, nblk);
+		return -EINVAL;
+	}
+	if (o->vsock && (!vs || vs->cid != o->vsock_cid)) {
+		log_err(vs ? "--vsock cid=%llu: the snapshot's guest has CID %llu"
+			   : "--vsock: the snapshot has no vsock device",
+			(unsigned long long)o->vsock_cid, vs ? (unsigned long long)vs->cid : 0ull);
+		return -EINVAL;
+	}
+	if (o->rng && !main_find_kind(st, SNAPSHOT_DEV_RNG)) {
+		log_err("--rng: the snapshot has no rng device");
+		return -EINVAL;
+	}
+	for (int i = 0; r == 0 && i < st->ndevices; i++) {
+		const struct snapshot_device *d = &st->devices[i];
+		switch (d->kind) {
+		case SNAPSHOT_DEV_SERIAL:
+			break;
+		case SNAPSHOT_DEV_VSOCK:
+			r = vm_add_vsock(vm, d->cid, o->vsock ? o->vsock_uds : d->path, err,
+					 sizeof(err));
+			break;
+		case SNAPSHOT_DEV_RNG:
+			r = vm_add_rng(vm, err, sizeof(err));
+			break;
+		case SNAPSHOT_DEV_BLK:
+			if (o->ndrives && o->drives[k].readonly != d->readonly) {
+				log_err("--drive %s: the snapshot's drive %d was %s",
+					o->drives[k].path, k,
+					d->readonly ? "read-only (add ,ro)" : "writable");
+				return -EINVAL;
+			}
+			r = vm_add_blk(vm, o->ndrives ? o->drives[k].path : d->path, d->readonly,
+				       o->ndrives ? o->drives[k].id : (d->id[0] ? d->id : NULL),
+				       err, sizeof(err));
+			k++;
+			break;
+		}
+	}
+	if (r < 0 && *err)
+		log_err("%s", err);
+	return r;
+}
+
+/* Load the snapshot, check it against the options, and open its memory. */
+static int main_restore_open(const struct main_opts *o, struct snapshot_state **out, int *mem_fd,
+			     const char **mem_path)
+{
+	struct snapshot_state *st = NULL;
+	char err[512];
+	int r;
+
+	r = snapshot_load(o->restore, &st, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		return r;
+	}
+	if (o->cpus_given && (uint32_t)o->ncpus != st->ncpus) {
+		log_err("--cpus %d: the snapshot '%s' is of a VM with %u vCPUs", o->ncpus,
+			o->restore, st->ncpus);
+		goto fail;
+	}
+	if (o->mem_given && o->mem_size != st->mem_size) {
+		log_err("--mem %lluM: the snapshot '%s' is of a VM with %lluM",
+			(unsigned long long)(o->mem_size >> 20), o->restore,
+			(unsigned long long)(st->mem_size >> 20));
+		goto fail;
+	}
+	*mem_path = o->restore_memory ? o->restore_memory : st->memory_file;
+	r = snapshot_memory_open(*mem_path, st->mem_size, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		goto fail;
+	}
+	*mem_fd = r;
+	*out = st;
+	return 0;
+fail:
+	snapshot_state_free(st);
+	return -EINVAL;
+}
+
 static void main_on_signal(void *opaque, int fd, uint32_t events)
 {
 	struct vm *vm = opaque;
@@ -599,13 +760,18 @@ int main(int argc, char **argv)
 	struct main_opts o;
 	struct main_file kernel = { 0 }, initrd = { 0 };
 	struct vm *vm = NULL;
+	struct snapshot *snap = NULL;
+	struct snapshot_state *st = NULL;
+	struct api_vm actx = { 0 };
 	struct boot_entry entry;
 	struct vm_config vcfg;
-	_cleanup_close_ int sfd = -1;
+	_cleanup_close_ int sfd = -1, mem_fd = -1;
+	const char *mem_path = NULL;
 	int serial_fd = -1;
 	int teardown_fd = -1; /* left open: closed by exit, see vm_defer_teardown() */
 	int code = 1, r;
-	char err[256] = "";
+	char err[512] = "";
+	uint64_t t0 = snapshot_now_us();
 	sigset_t sigs;
 
 	log_init(PROG, NULL);
@@ -622,16 +788,23 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 
-	if (main_map_file("kernel", o.kernel, &kernel) < 0)
-		goto out;
-	if (o.initrd && main_map_file("initrd", o.initrd, &initrd) < 0)
-		goto out;
+	if (o.restore) {
+		if (main_restore_open(&o, &st, &mem_fd, &mem_path) < 0)
+			goto out;
+	} else {
+		if (main_map_file("kernel", o.kernel, &kernel) < 0)
+			goto out;
+		if (o.initrd && main_map_file("initrd", o.initrd, &initrd) < 0)
+			goto out;
+	}
 	if (main_open_serial(o.serial, &serial_fd) < 0)
 		goto out;
 
 	vcfg = (struct vm_config){
-		.mem_size = o.mem_size,
-		.ncpus = o.ncpus,
+		.mem_size = st ? st->mem_size : o.mem_size,
+		.ncpus = st ? (int)st->ncpus : o.ncpus,
+		.has_mem_file = st != NULL,
+		.mem_file_fd = mem_fd,
 		.serial_out_fd = serial_fd,
 		.serial_in_fd = main_serial_input(o.serial),
 	};
@@ -640,22 +813,47 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
-	if (main_add_devices(vm, &o) < 0)
+	if (snapshot_new(vm, &snap) < 0) {
+		log_err("out of memory");
 		goto out;
-	if (main_load(vm, &o, &kernel, &initrd, &entry) < 0)
-		goto out;
-	if (vm_set_entry(vm, &entry) < 0)
-		goto out;
+	}
+	if (st) {
+		if (main_add_restored_devices(vm, &o, st) < 0)
+			goto out;
+		r = snapshot_apply(snap, st, err, sizeof(err));
+		if (r < 0) {
+			log_err("cannot restore '%s': %s", o.restore, err);
+			goto out;
+		}
+		snapshot_set_target(snap, st, take_fd(&mem_fd), o.restore, mem_path);
+		st = NULL; /* the reset target now */
+		snapshot_note_restored(snap, snapshot_now_us() - t0);
+	} else {
+		if (main_add_devices(vm, &o) < 0)
+			goto out;
+		if (main_load(vm, &o, &kernel, &initrd, &entry) < 0)
+			goto out;
+		if (vm_set_entry(vm, &entry) < 0)
+			goto out;
+	}
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0 || loop_add(vm->loop, sfd, EPOLLIN, main_on_signal, vm) < 0) {
 		log_err("cannot watch for signals");
 		goto out;
 	}
-	code = vm_run(vm, 0);
+	if (o.api) {
+		actx = (struct api_vm){ .vm = vm, .snap = snap, .name = o.name };
+		if (api_vm_start(&actx, o.api) < 0)
+			goto out;
+	}
+	code = vm_run(vm, o.paused);
 	if (vm_defer_teardown(vm, &teardown_fd) < 0)
 		log_debug("VM teardown stays in this process");
 out:
+	api_free(actx.api);
 	vm_free(vm);
+	snapshot_free(snap);
+	snapshot_state_free(st);
 	if (serial_fd > STDERR_FILENO)
 		close(serial_fd);
 	main_unmap_file(&initrd);

@@ -61,7 +61,43 @@ int memory_new(uint64_t size, struct memory **out)
 		munmap(base, size);
 		return r;
 	}
+	(*out)->owns_base = 1;
 	take_fd(&fd); /* owned by *out now */
+	return 0;
+}
+
+int memory_new_private(uint64_t size, int fd, struct memory **out)
+{
+	uint8_t *base;
+	int r;
+
+	if (size == 0 || (size & 0xfff))
+		return -EINVAL;
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	r = memory_new_from(base, size, -1, out);
+	if (r < 0) {
+		munmap(base, size);
+		return r;
+	}
+	(*out)->owns_base = 1;
+	(*out)->private = 1;
+	return 0;
+}
+
+int memory_remap_private(struct memory *mem, int fd)
+{
+	void *p = mmap(mem->base, mem->size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	if (mem->fd >= 0) {
+		close(mem->fd); /* nothing maps the memfd any more: its pages go */
+		mem->fd = -1;
+	}
+	mem->private = 1;
 	return 0;
 }
 
@@ -69,10 +105,10 @@ void memory_free(struct memory *mem)
 {
 	if (!mem)
 		return;
-	if (mem->fd >= 0) {
+	if (mem->owns_base)
 		munmap(mem->base, mem->size);
+	if (mem->fd >= 0)
 		close(mem->fd);
-	}
 	free(mem);
 }
 

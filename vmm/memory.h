@@ -1,6 +1,8 @@
-/* Guest physical memory: one memfd, mapped into the VMM and handed to KVM as
- * up to two slots (below the 32-bit MMIO hole and above 4 GiB). Every guest
- * address the VMM touches goes through memory_ptr(), which bounds-checks it. */
+/* Guest physical memory: one host mapping, handed to KVM as up to two slots
+ * (below the 32-bit MMIO hole and above 4 GiB). It is a memfd mapped shared
+ * (a fresh VM), or a snapshot's memory file mapped private (a restored VM:
+ * pages fault in lazily and are copied on write). Every guest address the
+ * VMM touches goes through memory_ptr(), which bounds-checks it. */
 #ifndef AGENTVM_VMM_MEMORY_H
 #define AGENTVM_VMM_MEMORY_H
 
@@ -20,9 +22,11 @@ struct memory_slot {
 };
 
 struct memory {
-	int fd;	       /* the memfd (or snapshot memory file) behind all slots */
+	int fd;	       /* the memfd behind all slots (owned), or -1 */
 	uint64_t size; /* total RAM bytes */
 	uint8_t *base; /* one host mapping of the whole file; slots point into it */
+	int owns_base; /* memory_free() unmaps base */
+	int private;   /* base is a private mapping of a file (copy on write) */
 	int nslots;
 	struct memory_slot slots[MEMORY_MAX_SLOTS];
 };
@@ -33,6 +37,12 @@ int memory_new(uint64_t size, struct memory **out);
 /* Lay out slots over an existing mapping (used by tests and by restore):
  * base must hold size bytes. fd may be -1. */
 int memory_new_from(uint8_t *base, uint64_t size, int fd, struct memory **out);
+/* Map file fd (not kept; size bytes long) privately as guest RAM. */
+int memory_new_private(uint64_t size, int fd, struct memory **out);
+/* Map file fd (not kept; mem->size bytes long) privately over the very same
+ * addresses, so KVM's slots now see it: every page the guest wrote is
+ * dropped. A memfd the memory held is closed. */
+int memory_remap_private(struct memory *mem, int fd);
 /* Unmap and close; NULL-safe. Does not free a base given to memory_new_from(). */
 void memory_free(struct memory *mem);
 

@@ -175,6 +175,7 @@ static int vm_virtio_slot(struct vm *vm, enum vm_virtio_kind kind, const char *n
 	r = vm_irq_line(vm, d->gsi, &env->irq);
 	if (r < 0)
 		snprintf(err, errlen, "%s: KVM_IRQFD for GSI %u: %s", name, d->gsi, strerror(-r));
+	d->irq = env->irq;
 	return r;
 }
 
@@ -422,7 +423,10 @@ int vm_new(const struct vm_config *cfg, struct vm **out, char *err, size_t errle
 		goto fail;
 	}
 	vm->ncpus = cfg->ncpus;
-	r = memory_new(cfg->mem_size, &vm->mem);
+	if (cfg->has_mem_file)
+		r = memory_new_private(cfg->mem_size, cfg->mem_file_fd, &vm->mem);
+	else
+		r = memory_new(cfg->mem_size, &vm->mem);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot allocate %llu MiB of guest memory: %s",
 			 (unsigned long long)(cfg->mem_size >> 20), strerror(-r));

@@ -32,6 +32,8 @@ struct kvm_cpuid2;
 
 struct vm_config {
 	uint64_t mem_size; /* bytes, a non-zero multiple of 4 KiB */
+	int has_mem_file;  /* RAM is mem_file_fd (mem_size bytes) mapped private */
+	int mem_file_fd;   /* not owned */
 	int ncpus;	   /* 1..VM_MAX_VCPUS (and at most what KVM allows) */
 	int serial_out_fd; /* COM1 output; -1 discards it. Not owned. */
 	int serial_in_fd;  /* COM1 input through the loop; -1 for none. Not owned. */
@@ -50,6 +52,7 @@ struct vm_virtio {
 	char name[16]; /* "vsock", "rng", "blk0", ... */
 	uint64_t base;
 	uint32_t gsi;
+	struct irq_line irq;
 	struct virtio_mmio *transport;
 	void *dev;    /* struct vsock, struct rng or struct blk */
 	char *path;   /* blk: the image; vsock: the Unix socket */

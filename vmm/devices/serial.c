@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -324,5 +325,57 @@ int serial_attach_input(struct serial *s, struct loop *loop, int in_fd)
 	s->loop = loop;
 	s->in_fd = in_fd;
 	s->in_watched = 1;
+	return 0;
+}
+
+void serial_save_state(struct serial *s, struct serial_state *st)
+{
+	pthread_mutex_lock(&s->lock);
+	*st = (struct serial_state){
+		.ier = s->ier,
+		.lcr = s->lcr,
+		.mcr = s->mcr,
+		.scr = s->scr,
+		.dll = s->dll,
+		.dlm = s->dlm,
+		.fifo_enabled = (uint8_t)s->fifo_enabled,
+		.overrun = (uint8_t)s->overrun,
+		.thre_pending = (uint8_t)s->thre_pending,
+		.level = (uint8_t)s->level,
+		.rx_count = (uint8_t)s->rx_count,
+	};
+	for (unsigned int i = 0; i < s->rx_count; i++)
+		st->rx[i] = s->rx[(s->rx_head + i) % SERIAL_RX_FIFO];
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_restore_state(struct serial *s, const struct serial_state *st)
+{
+	int resume = 0;
+
+	if (st->rx_count > SERIAL_RX_FIFO || (st->ier & ~0x0f) || (st->mcr & ~0x1f) ||
+	    st->fifo_enabled > 1 || st->overrun > 1 || st->thre_pending > 1 || st->level > 1)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->ier = st->ier;
+	s->lcr = st->lcr;
+	s->mcr = st->mcr;
+	s->scr = st->scr;
+	s->dll = st->dll;
+	s->dlm = st->dlm;
+	s->fifo_enabled = st->fifo_enabled;
+	s->overrun = st->overrun;
+	s->thre_pending = st->thre_pending;
+	s->level = st->level; /* the irqchip's state was restored with it */
+	s->rx_head = 0;
+	s->rx_count = st->rx_count;
+	memcpy(s->rx, st->rx, st->rx_count);
+	if (s->rx_count < SERIAL_RX_FIFO && s->in_paused) {
+		s->in_paused = 0;
+		resume = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (resume && s->loop)
+		loop_call(s->loop, serial_input_resume, s);
 	return 0;
 }

@@ -67,6 +67,14 @@
 
 struct serial;
 
+/* The guest-visible UART state (for snapshots). */
+struct serial_state {
+	uint8_t ier, lcr, mcr, scr, dll, dlm;
+	uint8_t fifo_enabled, overrun, thre_pending, level;
+	uint8_t rx_count; /* bytes waiting in rx[], oldest first */
+	uint8_t rx[SERIAL_RX_FIFO];
+};
+
 /* Bus callbacks; the opaque is the struct serial. */
 extern const struct bus_ops serial_bus_ops;
 
@@ -78,6 +86,11 @@ void serial_free(struct serial *s);
 
 /* Queue received bytes; returns how many fit in the FIFO. */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
+/* Copy the UART's registers and received bytes out; set them back.
+ * Restore returns -EINVAL (changing nothing) for a state no UART can be in. */
+void serial_save_state(struct serial *s, struct serial_state *st);
+int serial_restore_state(struct serial *s, const struct serial_state *st);
+
 /* Feed the receive side from in_fd (not owned) through loop, pausing while
  * the FIFO is full and stopping at end of file. -EPERM if in_fd cannot be
  * polled (a regular file or /dev/null). */
