@@ -188,8 +188,8 @@ static int api_vm_info(void *opaque, struct json_object *params, struct json_obj
 			       json_object_new_int64((int64_t)c.last_reset_us));
 	json_object_object_add(cnt, "last_restore_us",
 			       json_object_new_int64((int64_t)c.last_restore_us));
-	json_object_object_add(cnt, "api_requests",
-			       json_object_new_int64((int64_t)api_requests(a->api)));
+	json_object_object_add(cnt, "api_server_requests",
+			       json_object_new_int64((int64_t)api_server_requests(a->api)));
 	json_object_object_add(o, "counters", cnt);
 	*result = o;
 	return 0;
@@ -211,7 +211,7 @@ static int api_vm_stop(void *opaque, struct json_object *params, struct json_obj
 	return 0;
 }
 
-const struct api_method api_vm_methods[] = {
+const struct api_server_method api_vm_methods[] = {
 	{ "vm.pause", api_vm_pause, api_vm_none, NULL },
 	{ "vm.resume", api_vm_resume, api_vm_none, NULL },
 	{ "vm.snapshot", api_vm_snapshot, api_vm_snapshot_params, api_vm_snapshot_params },
@@ -223,5 +223,5 @@ const struct api_method api_vm_methods[] = {
 
 int api_vm_start(struct api_vm *ctx, const char *path)
 {
-	return api_new(ctx->vm->loop, path, api_vm_methods, ctx, &ctx->api);
+	return api_server_new(ctx->vm->loop, path, api_vm_methods, ctx, &ctx->api);
 }

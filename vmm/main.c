@@ -791,6 +791,8 @@ int main(int argc, char **argv)
 	if (o.restore) {
 		if (main_restore_open(&o, &st, &mem_fd, &mem_path) < 0)
 			goto out;
+		log_debug("restore: state read and checked at +%llu us",
+			  (unsigned long long)(snapshot_now_us() - t0));
 	} else {
 		if (main_map_file("kernel", o.kernel, &kernel) < 0)
 			goto out;
@@ -818,6 +820,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (st) {
+		log_debug("restore: VM created at +%llu us",
+			  (unsigned long long)(snapshot_now_us() - t0));
 		if (main_add_restored_devices(vm, &o, st) < 0)
 			goto out;
 		r = snapshot_apply(snap, st, err, sizeof(err));
@@ -828,6 +832,8 @@ int main(int argc, char **argv)
 		snapshot_set_target(snap, st, take_fd(&mem_fd), o.restore, mem_path);
 		st = NULL; /* the reset target now */
 		snapshot_note_restored(snap, snapshot_now_us() - t0);
+		log_debug("restore: state applied at +%llu us",
+			  (unsigned long long)(snapshot_now_us() - t0));
 	} else {
 		if (main_add_devices(vm, &o) < 0)
 			goto out;
@@ -850,7 +856,7 @@ int main(int argc, char **argv)
 	if (vm_defer_teardown(vm, &teardown_fd) < 0)
 		log_debug("VM teardown stays in this process");
 out:
-	api_free(actx.api);
+	api_server_free(actx.api);
 	vm_free(vm);
 	snapshot_free(snap);
 	snapshot_state_free(st);

@@ -1,4 +1,4 @@
-#include "vmm/api.h"
+#include "vmm/api_server.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -15,38 +15,38 @@
 #include "common/log.h"
 #include "vmm/api_rpc.h"
 
-struct api_client {
-	struct api *api;
+struct api_server_client {
+	struct api_server *api;
 	int fd;
-	char *in; /* API_LINE_MAX + 1 bytes */
+	char *in; /* API_SERVER_LINE_MAX + 1 bytes */
 	size_t in_len;
 	char *out;
 	size_t out_len, out_cap;
 	int dead;
-	struct api_client *next;
+	struct api_server_client *next;
 };
 
-struct api {
+struct api_server {
 	struct loop *loop;
 	int listen_fd;
 	char *path;
-	const struct api_method *methods;
+	const struct api_server_method *methods;
 	void *ctx;
-	struct api_client *clients;
+	struct api_server_client *clients;
 	int nclients;
 	unsigned long long requests;
 };
 
-unsigned long long api_requests(const struct api *api)
+unsigned long long api_server_requests(const struct api_server *api)
 {
 	return api->requests;
 }
 
-int api_process_line(struct api *api, const char *line, size_t len, char **reply)
+int api_server_process_line(struct api_server *api, const char *line, size_t len, char **reply)
 {
 	struct api_rpc_request req;
 	struct json_object *result = NULL;
-	const struct api_method *m;
+	const struct api_server_method *m;
 	char err[512] = "";
 	int code;
 
@@ -82,7 +82,7 @@ int api_process_line(struct api *api, const char *line, size_t len, char **reply
 	return *reply ? 0 : -ENOMEM;
 }
 
-static void api_client_close(struct api_client *c)
+static void api_server_client_close(struct api_server_client *c)
 {
 	if (c->dead)
 		return;
@@ -94,12 +94,12 @@ static void api_client_close(struct api_client *c)
 }
 
 /* Free closed clients (never from inside their own callback). */
-static void api_reap(struct api *api)
+static void api_server_reap(struct api_server *api)
 {
-	struct api_client **pp = &api->clients;
+	struct api_server_client **pp = &api->clients;
 
 	while (*pp) {
-		struct api_client *c = *pp;
+		struct api_server_client *c = *pp;
 		if (c->dead) {
 			*pp = c->next;
 			free(c->in);
@@ -112,7 +112,7 @@ static void api_reap(struct api *api)
 	}
 }
 
-static void api_client_flush(struct api_client *c)
+static void api_server_client_flush(struct api_server_client *c)
 {
 	if (c->dead)
 		return;
@@ -123,7 +123,7 @@ static void api_client_flush(struct api_client *c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n <= 0) {
-			api_client_close(c);
+			api_server_client_close(c);
 			return;
 		}
 		memmove(c->out, c->out + n, c->out_len - (size_t)n);
@@ -132,13 +132,13 @@ static void api_client_flush(struct api_client *c)
 	loop_modify(c->api->loop, c->fd, EPOLLIN | (c->out_len ? EPOLLOUT : 0));
 }
 
-static int api_client_queue(struct api_client *c, const char *s)
+static int api_server_client_queue(struct api_server_client *c, const char *s)
 {
 	size_t n = strlen(s);
 
-	if (c->out_len + n > API_OUT_MAX) {
+	if (c->out_len + n > API_SERVER_OUT_MAX) {
 		log_debug("api: a client does not read its replies; disconnected");
-		api_client_close(c);
+		api_server_client_close(c);
 		return -ENOBUFS;
 	}
 	if (c->out_len + n > c->out_cap) {
@@ -147,7 +147,7 @@ static int api_client_queue(struct api_client *c, const char *s)
 			cap *= 2;
 		char *p = realloc(c->out, cap);
 		if (!p) {
-			api_client_close(c);
+			api_server_client_close(c);
 			return -ENOMEM;
 		}
 		c->out = p;
@@ -159,7 +159,7 @@ static int api_client_queue(struct api_client *c, const char *s)
 }
 
 /* Serve every complete line in the input buffer. */
-static void api_client_lines(struct api_client *c)
+static void api_server_client_lines(struct api_server_client *c)
 {
 	size_t start = 0;
 
@@ -173,16 +173,16 @@ static void api_client_lines(struct api_client *c)
 		if (len && c->in[start + len - 1] == '\r')
 			len--;
 		if (len > 0) { /* blank lines are ignored */
-			if (api_process_line(c->api, c->in + start, len, &reply) < 0) {
-				api_client_close(c);
+			if (api_server_process_line(c->api, c->in + start, len, &reply) < 0) {
+				api_server_client_close(c);
 				return;
 			}
-			if (reply && api_client_queue(c, reply) < 0) {
+			if (reply && api_server_client_queue(c, reply) < 0) {
 				free(reply);
 				return;
 			}
 			free(reply);
-			api_client_flush(c);
+			api_server_client_flush(c);
 		}
 		start = (size_t)(nl - c->in) + 1;
 	}
@@ -192,35 +192,36 @@ static void api_client_lines(struct api_client *c)
 	c->in_len -= start;
 }
 
-static void api_on_client(void *opaque, int fd, uint32_t events)
+static void api_server_on_client(void *opaque, int fd, uint32_t events)
 {
-	struct api_client *c = opaque;
+	struct api_server_client *c = opaque;
 
 	if (c->dead)
 		return;
 	if (events & EPOLLOUT)
-		api_client_flush(c);
+		api_server_client_flush(c);
 	if (c->dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
 	for (;;) {
-		ssize_t n = recv(fd, c->in + c->in_len, API_LINE_MAX + 1 - c->in_len, MSG_DONTWAIT);
+		ssize_t n = recv(fd, c->in + c->in_len, API_SERVER_LINE_MAX + 1 - c->in_len,
+				 MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n <= 0) {
 			/* Answer what came before the end, then close. */
-			api_client_lines(c);
+			api_server_client_lines(c);
 			if (!c->dead && c->out_len)
-				api_client_flush(c);
-			api_client_close(c);
+				api_server_client_flush(c);
+			api_server_client_close(c);
 			break;
 		}
 		c->in_len += (size_t)n;
-		api_client_lines(c);
+		api_server_client_lines(c);
 		if (c->dead)
 			break;
-		if (c->in_len > API_LINE_MAX) {
+		if (c->in_len > API_SERVER_LINE_MAX) {
 			char *reply =
 				api_rpc_error(NULL, API_RPC_INVALID_REQUEST,
 					      "invalid request: line longer than 65536 bytes");
@@ -229,33 +230,34 @@ static void api_on_client(void *opaque, int fd, uint32_t events)
 				free(reply);
 			}
 			log_debug("api: request line too long; client disconnected");
-			api_client_close(c);
+			api_server_client_close(c);
 			break;
 		}
 	}
-	/* A closed client is freed on the next accept or by api_free(). */
+	/* A closed client is freed on the next accept or by api_server_free(). */
 }
 
-static void api_on_listen(void *opaque, int fd, uint32_t events)
+static void api_server_on_listen(void *opaque, int fd, uint32_t events)
 {
-	struct api *api = opaque;
-	struct api_client *c;
+	struct api_server *api = opaque;
+	struct api_server_client *c;
 	int cfd;
 
 	(void)events;
-	api_reap(api);
+	api_server_reap(api);
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0)
 		return;
-	if (api->nclients >= API_MAX_CLIENTS) {
-		log_debug("api: %d clients connected already; refusing one", API_MAX_CLIENTS);
+	if (api->nclients >= API_SERVER_MAX_CLIENTS) {
+		log_debug("api: %d clients connected already; refusing one",
+			  API_SERVER_MAX_CLIENTS);
 		close(cfd);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (c)
-		c->in = malloc(API_LINE_MAX + 1);
-	if (!c || !c->in || loop_add(api->loop, cfd, EPOLLIN, api_on_client, c) < 0) {
+		c->in = malloc(API_SERVER_LINE_MAX + 1);
+	if (!c || !c->in || loop_add(api->loop, cfd, EPOLLIN, api_server_on_client, c) < 0) {
 		if (c)
 			free(c->in);
 		free(c);
@@ -269,7 +271,7 @@ static void api_on_listen(void *opaque, int fd, uint32_t events)
 	api->nclients++;
 }
 
-static int api_listen(struct api *api, const char *path)
+static int api_server_listen(struct api_server *api, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
@@ -298,10 +300,10 @@ static int api_listen(struct api *api, const char *path)
 	return 0;
 }
 
-int api_new(struct loop *loop, const char *path, const struct api_method *methods, void *ctx,
-	    struct api **out)
+int api_server_new(struct loop *loop, const char *path, const struct api_server_method *methods,
+		   void *ctx, struct api_server **out)
 {
-	struct api *api = calloc(1, sizeof(*api));
+	struct api_server *api = calloc(1, sizeof(*api));
 	int r;
 
 	if (!api)
@@ -316,14 +318,14 @@ int api_new(struct loop *loop, const char *path, const struct api_method *method
 			free(api);
 			return -ENOMEM;
 		}
-		r = api_listen(api, path);
+		r = api_server_listen(api, path);
 		if (r == 0) {
-			r = loop_add(loop, api->listen_fd, EPOLLIN, api_on_listen, api);
+			r = loop_add(loop, api->listen_fd, EPOLLIN, api_server_on_listen, api);
 			if (r < 0)
 				log_err("--api: cannot watch the socket: %s", strerror(-r));
 		}
 		if (r < 0) {
-			api_free(api);
+			api_server_free(api);
 			return r;
 		}
 	}
@@ -331,13 +333,13 @@ int api_new(struct loop *loop, const char *path, const struct api_method *method
 	return 0;
 }
 
-void api_free(struct api *api)
+void api_server_free(struct api_server *api)
 {
 	if (!api)
 		return;
-	for (struct api_client *c = api->clients; c; c = c->next)
-		api_client_close(c);
-	api_reap(api);
+	for (struct api_server_client *c = api->clients; c; c = c->next)
+		api_server_client_close(c);
+	api_server_reap(api);
 	if (api->listen_fd >= 0) {
 		loop_remove(api->loop, api->listen_fd);
 		close(api->listen_fd);
