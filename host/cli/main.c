@@ -2,6 +2,7 @@
 #include "host/cli/cli.h"
 
 #include "common/log.h"
+#include "host/mcp/mcp.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@ static const char main_usage[] =
 	"Commands:\n"
 	"  run      run one command in a fresh sandbox and exit with its status\n"
 	"  doctor   check what this host can isolate with, and why\n"
+	"  mcp      serve MCP on stdio: sandbox and browser tools for AI agents\n"
 	"\n"
 	"'agentvm COMMAND --help' describes each command.\n";
 
@@ -24,6 +26,7 @@ static const struct {
 } main_cmds[] = {
 	{ "run", cli_run_main },
 	{ "doctor", cli_doctor_main },
+	{ "mcp", mcp_main },
 };
 
 int main(int argc, char **argv)
