@@ -141,13 +141,15 @@ static void snapshot_w_vcpu(struct snapshot_writer *w, uint32_t index,
 
 static void snapshot_w_transport(struct snapshot_writer *w, const struct virtio_mmio_state *t)
 {
-	snapshot_w_u32(w, "status", t->status);
+	snapshot_w_u32(w, "device-status", t->status);
 	snapshot_w_u64(w, "driver-features", t->driver_features);
 	snapshot_w_u32(w, "device-features-sel", t->device_features_sel);
 	snapshot_w_u32(w, "driver-features-sel", t->driver_features_sel);
 	snapshot_w_u32(w, "queue-sel", t->queue_sel);
 	snapshot_w_u32(w, "interrupt-status", t->interrupt_status);
 	snapshot_w_u32(w, "config-generation", t->config_generation);
+	snapshot_w_u32(w, "#address-cells", 1);
+	snapshot_w_u32(w, "#size-cells", 0);
 	for (uint32_t q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++) {
 		const struct virtq_state *v = &t->queues[q];
 		char name[16];
@@ -179,8 +181,8 @@ static void snapshot_w_device(struct snapshot_writer *w, const struct snapshot_d
 	snprintf(name, sizeof(name), "%s@%llx", snapshot_kind_names[d->kind],
 		 (unsigned long long)d->base);
 	snapshot_w_begin(w, name);
+	snapshot_w_u64(w, "reg", d->base);
 	snapshot_w_str(w, "kind", snapshot_kind_names[d->kind]);
-	snapshot_w_u64(w, "base", d->base);
 	snapshot_w_u32(w, "gsi", d->gsi);
 	switch (d->kind) {
 	case SNAPSHOT_DEV_SERIAL:
@@ -244,6 +246,8 @@ static int snapshot_state_build(const struct snapshot_state *st, void *buf, size
 	snapshot_w_end(&w);
 
 	snapshot_w_begin(&w, "vcpus");
+	snapshot_w_u32(&w, "#address-cells", 1);
+	snapshot_w_u32(&w, "#size-cells", 0);
 	for (uint32_t i = 0; i < st->ncpus; i++)
 		snapshot_w_vcpu(&w, i, &st->vcpus[i]);
 	snapshot_w_end(&w);
@@ -261,6 +265,8 @@ static int snapshot_state_build(const struct snapshot_state *st, void *buf, size
 	snapshot_w_end(&w);
 
 	snapshot_w_begin(&w, "devices");
+	snapshot_w_u32(&w, "#address-cells", 2);
+	snapshot_w_u32(&w, "#size-cells", 0);
 	for (int i = 0; i < st->ndevices && i < SNAPSHOT_MAX_DEVICES; i++)
 		snapshot_w_device(&w, &st->devices[i]);
 	snapshot_w_end(&w);
@@ -516,7 +522,7 @@ static void snapshot_r_transport(struct snapshot_reader *rd, int node, const cha
 {
 	int sub;
 
-	t->status = snapshot_r_u32(rd, node, what, "status", 0xff);
+	t->status = snapshot_r_u32(rd, node, what, "device-status", 0xff);
 	t->driver_features = snapshot_r_u64(rd, node, what, "driver-features");
 	t->device_features_sel = snapshot_r_u32(rd, node, what, "device-features-sel", UINT32_MAX);
 	t->driver_features_sel = snapshot_r_u32(rd, node, what, "driver-features-sel", UINT32_MAX);
@@ -580,7 +586,7 @@ static void snapshot_r_device(struct snapshot_reader *rd, int node, uint64_t mem
 		return;
 	}
 	d->kind = (enum snapshot_device_kind)k;
-	d->base = snapshot_r_u64(rd, node, what, "base");
+	d->base = snapshot_r_u64(rd, node, what, "reg");
 	d->gsi = snapshot_r_u32(rd, node, what, "gsi", 23);
 	switch (d->kind) {
 	case SNAPSHOT_DEV_SERIAL:

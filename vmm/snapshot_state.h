@@ -8,7 +8,7 @@
  *                       mp-state, events, debugregs } };
  *       irqchip { pic-master, pic-slave, ioapic };
  *       pit { state }; clock { state };
- *       devices { serial@3f8 {...}; vsock@d0000000 {...}; ... } }
+ *       devices { serial@3f8 {...}; vsock@d0000000 { ...; queue@0 {...} }; ... } }
  *
  * KVM structures are stored as byte strings of exactly their size (this
  * host's layout, little-endian); scalars as big-endian cells; MSRs as
