@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "guest-agent/agent_conn.h"
 #include "guest-agent/agent_exec.h"
+#include "guest-agent/agent_proxy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,6 +123,7 @@ void agent_begin_shutdown(struct agent *a)
 		return;
 	a->shutdown_requested = 1;
 	agent_transport_close(a);
+	agent_proxy_close(a);
 	agent_exec_kill_all(a);
 	a->shutdown_timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	a->shutdown_timer.fn = agent_on_shutdown_timer;
@@ -184,6 +186,9 @@ int agent_new(const struct agent_options *opt, struct agent **out)
 	r = agent_transport_init(a);
 	if (r < 0)
 		goto fail;
+	r = agent_proxy_init(a);
+	if (r < 0)
+		goto fail;
 	*out = a;
 	return 0;
 fail:
@@ -196,6 +201,7 @@ void agent_free(struct agent *a)
 	if (!a)
 		return;
 	agent_transport_close(a);
+	agent_proxy_free(a);
 	agent_exec_kill_all(a);
 	while (!agent_list_empty(&a->conns))
 		agent_conn_close(agent_list_entry(a->conns.next, struct agent_conn, link));
@@ -230,6 +236,7 @@ int agent_run(struct agent *a)
 			w->fn(a, w, evs[i].events);
 		}
 		agent_conn_reap(a);
+		agent_proxy_reap(a);
 		if (a->shutdown_requested && a->nexecs == 0 && agent_conn_all_flushed(a))
 			a->quit = 1;
 	}

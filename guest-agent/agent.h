@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 struct agent;
+struct agent_proxy;
 struct agent_watch;
 struct json_object;
 
@@ -68,6 +69,9 @@ struct agent_options {
 	int pid1;	      /* we are PID 1: reap everything, power off on shutdown */
 	int container;	      /* in a container: shutdown means exit, not reboot */
 	int max_conns;
+	const char *egress;	   /* "unix:PATH" or "vsock:PORT": the host's egress proxy;
+				    * NULL: no proxy listener (agent_proxy.c) */
+	const char *egress_listen; /* where programs find the proxy; NULL: 127.0.0.1:3128 */
 };
 
 /* Limits (docs/PROTOCOL.md "Limits"). */
@@ -95,6 +99,7 @@ struct agent {
 	int quit;		/* leave the loop */
 	struct agent_watch shutdown_timer;
 	uint64_t start_ms;
+	struct agent_proxy *proxy; /* the egress proxy listener, or NULL */
 };
 
 /* Create the loop: epoll, signalfd (SIGCHLD, SIGTERM, SIGINT blocked), the

@@ -54,6 +54,8 @@ static int spawn_env_has(char *const *env, size_t n, const char *kv)
 	return 0;
 }
 
+const char *const *agent_spawn_extra_env;
+
 char **agent_spawn_build_env(const struct agent_exec_req *x)
 {
 	const char *defaults[] = {
@@ -62,14 +64,21 @@ char **agent_spawn_build_env(const struct agent_exec_req *x)
 		"LANG=C.UTF-8",
 		x->pty ? "TERM=xterm-256color" : NULL,
 	};
-	size_t i, n = 0, total = x->nenv + sizeof(defaults) / sizeof(defaults[0]) + 1;
-	char **env = calloc(total, sizeof(char *));
+	size_t i, n = 0, nextra = 0, total;
+	char **env;
 
+	while (agent_spawn_extra_env && agent_spawn_extra_env[nextra])
+		nextra++;
+	total = x->nenv + sizeof(defaults) / sizeof(defaults[0]) + nextra + 1;
+	env = calloc(total, sizeof(char *));
 	if (!env)
 		return NULL;
 	for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
 		if (defaults[i] && !spawn_env_has(x->env, x->nenv, defaults[i]))
 			env[n++] = (char *)defaults[i];
+	for (i = 0; i < nextra; i++)
+		if (!spawn_env_has(x->env, x->nenv, agent_spawn_extra_env[i]))
+			env[n++] = (char *)agent_spawn_extra_env[i];
 	/* Later entries of x->env win over earlier ones with the same name. */
 	for (i = 0; i < x->nenv; i++)
 		if (!spawn_env_has(x->env + i + 1, x->nenv - i - 1, x->env[i]))

@@ -14,8 +14,12 @@ struct agent_spawn_fds {
 	int pty;	  /* out is a pty slave: make it the controlling terminal */
 };
 
-/* The environment for x: defaults (PATH, HOME, LANG, TERM with a pty) with
- * x->env merged over them. Returns a malloc'd NULL-terminated array whose
+/* More "K=V" defaults for every exec (NULL-terminated), set once at start by
+ * the agent (the egress proxy's http_proxy...); NULL: none. */
+extern const char *const *agent_spawn_extra_env;
+
+/* The environment for x: defaults (PATH, HOME, LANG, TERM with a pty, then
+ * agent_spawn_extra_env) with x->env merged over them. Returns a malloc'd NULL-terminated array whose
  * strings are owned by x or static (free only the array), or NULL. */
 char **agent_spawn_build_env(const struct agent_exec_req *x);
 

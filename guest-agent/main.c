@@ -4,6 +4,7 @@
 #include "guest-agent/agent.h"
 #include "guest-agent/agent_pid1.h"
 #include "guest-agent/agent_proto.h"
+#include "guest-agent/agent_proxy.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +34,11 @@ static void usage(FILE *f)
 		"                      (also detected as PID 1 from $container or /.dockerenv)\n"
 		"  --vm                running in a VM: ignore container markers\n"
 		"  --max-connections N accept at most N clients at once (default %d)\n"
+		"  --egress ADDR       serve an HTTP proxy for the sandbox's programs and carry\n"
+		"                      each of its connections to the host's egress proxy at\n"
+		"                      ADDR: unix:PATH, or vsock:PORT (CID 2); execs get\n"
+		"                      http_proxy/https_proxy pointing at it (docs/EGRESS.md)\n"
+		"  --egress-listen A:P where that proxy listens (default %s)\n"
 		"  --debug             log debug messages (also AGENTVM_DEBUG=1)\n"
 		"  --help              show this help and exit\n"
 		"  --version           show the agent and protocol versions and exit\n"
@@ -41,7 +47,7 @@ static void usage(FILE *f)
 		"brings up lo, reaps every orphan, and powers the machine off on \"shutdown\".\n"
 		"With no --listen as PID 1 it listens on vsock:1024. SIGTERM or SIGINT shut\n"
 		"it down like the \"shutdown\" op.\n",
-		AGENT_LISTEN_MAX, AGENT_MAX_CONNS);
+		AGENT_LISTEN_MAX, AGENT_MAX_CONNS, AGENT_PROXY_LISTEN_DEFAULT);
 }
 
 int main(int argc, char **argv)
@@ -53,6 +59,8 @@ int main(int argc, char **argv)
 		OPT_CONTAINER,
 		OPT_VM,
 		OPT_MAXCONN,
+		OPT_EGRESS,
+		OPT_EGRESS_LISTEN,
 		OPT_DEBUG,
 		OPT_HELP,
 		OPT_VERSION
@@ -64,6 +72,8 @@ int main(int argc, char **argv)
 		{ "container", no_argument, NULL, OPT_CONTAINER },
 		{ "vm", no_argument, NULL, OPT_VM },
 		{ "max-connections", required_argument, NULL, OPT_MAXCONN },
+		{ "egress", required_argument, NULL, OPT_EGRESS },
+		{ "egress-listen", required_argument, NULL, OPT_EGRESS_LISTEN },
 		{ "debug", no_argument, NULL, OPT_DEBUG },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -114,6 +124,12 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			opt.max_conns = (int)v;
+			break;
+		case OPT_EGRESS:
+			opt.egress = optarg;
+			break;
+		case OPT_EGRESS_LISTEN:
+			opt.egress_listen = optarg;
 			break;
 		case OPT_DEBUG:
 			log_set_level(LOG_DEBUG);

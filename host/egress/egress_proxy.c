@@ -131,7 +131,8 @@ void egress_audit_conn(struct egress *e, struct egress_conn *c)
 	json_object_object_add(o, "end", json_object_new_string(c->end ? c->end : "closed"));
 	if (e->audit_fd >= 0) {
 		size_t n;
-		const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &n);
+		const char *s = json_object_to_json_string_length(
+			o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
 		char *line = malloc(n + 1);
 
 		/* One write per line: O_APPEND keeps lines whole between writers. */
