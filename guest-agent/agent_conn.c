@@ -6,6 +6,7 @@
 #include "guest-agent/agent_fs.h"
 #include "guest-agent/agent_info.h"
 #include "guest-agent/agent_proto.h"
+#include "guest-agent/browser.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -95,6 +96,7 @@ void agent_conn_close(struct agent_conn *c)
 		return;
 	c->closed = 1;
 	agent_exec_abandon_conn(c);
+	browser_conn_closed(c);
 	agent_watch_close(a, &c->w);
 	agent_list_del(&c->link);
 	a->nconns--;
@@ -114,6 +116,7 @@ void agent_conn_reap(struct agent *a)
 			agent_conn_close(c);
 	}
 	agent_exec_reap_dead(a);
+	browser_reap(a);
 	while (!agent_list_empty(&a->dead_conns)) {
 		struct agent_conn *c =
 			agent_list_entry(a->dead_conns.next, struct agent_conn, dead_link);
@@ -258,6 +261,11 @@ static void conn_dispatch(struct agent_conn *c, struct json_object *msg)
 		agent_begin_shutdown(a);
 		goto out;
 	default:
+		if (AGENT_OP_IS_BROWSER(req.op)) {
+			/* Replies come now or later from the browser module. */
+			browser_handle(a, c, msg, &req);
+			goto out;
+		}
 		r = agent_fs_handle(&req, &result, &err);
 		break;
 	}

@@ -1,6 +1,7 @@
 #include "guest-agent/agent_proto.h"
 
 #include "common/json_util.h"
+#include "guest-agent/browser_req.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -158,6 +159,24 @@ static int proto_get_id_uint(struct json_object *msg, const char *key, uint32_t 
 	if (*present)
 		*out = (uint32_t)v;
 	return 0;
+}
+
+int agent_proto_get_bool(struct json_object *msg, const char *key, int def, int *out,
+			 struct agent_error *err)
+{
+	return proto_get_bool(msg, key, def, out, err);
+}
+
+int agent_proto_get_uint(struct json_object *msg, const char *key, uint64_t max, uint64_t *out,
+			 int *present, struct agent_error *err)
+{
+	return proto_get_uint(msg, key, max, out, present, err);
+}
+
+int agent_proto_get_string(struct json_object *msg, const char *key, int required, size_t maxlen,
+			   const char **out, struct agent_error *err)
+{
+	return proto_get_string(msg, key, required, maxlen, out, err);
 }
 
 /* --- ids and signals ------------------------------------------------------------ */
@@ -658,13 +677,32 @@ static const struct {
 	const char *name;
 	enum agent_op op;
 } proto_ops[] = {
-	{ "hello", AGENT_OP_HELLO },	     { "exec", AGENT_OP_EXEC },
-	{ "stdin", AGENT_OP_STDIN },	     { "signal", AGENT_OP_SIGNAL },
-	{ "resize", AGENT_OP_RESIZE },	     { "fs.read", AGENT_OP_FS_READ },
-	{ "fs.write", AGENT_OP_FS_WRITE },   { "fs.stat", AGENT_OP_FS_STAT },
-	{ "fs.list", AGENT_OP_FS_LIST },     { "fs.mkdir", AGENT_OP_FS_MKDIR },
-	{ "fs.remove", AGENT_OP_FS_REMOVE }, { "fs.rename", AGENT_OP_FS_RENAME },
+	{ "hello", AGENT_OP_HELLO },
+	{ "exec", AGENT_OP_EXEC },
+	{ "stdin", AGENT_OP_STDIN },
+	{ "signal", AGENT_OP_SIGNAL },
+	{ "resize", AGENT_OP_RESIZE },
+	{ "fs.read", AGENT_OP_FS_READ },
+	{ "fs.write", AGENT_OP_FS_WRITE },
+	{ "fs.stat", AGENT_OP_FS_STAT },
+	{ "fs.list", AGENT_OP_FS_LIST },
+	{ "fs.mkdir", AGENT_OP_FS_MKDIR },
+	{ "fs.remove", AGENT_OP_FS_REMOVE },
+	{ "fs.rename", AGENT_OP_FS_RENAME },
 	{ "shutdown", AGENT_OP_SHUTDOWN },
+	{ "browser.open", AGENT_OP_BROWSER_OPEN },
+	{ "browser.navigate", AGENT_OP_BROWSER_NAVIGATE },
+	{ "browser.snapshot", AGENT_OP_BROWSER_SNAPSHOT },
+	{ "browser.click", AGENT_OP_BROWSER_CLICK },
+	{ "browser.fill", AGENT_OP_BROWSER_FILL },
+	{ "browser.select", AGENT_OP_BROWSER_SELECT },
+	{ "browser.press", AGENT_OP_BROWSER_PRESS },
+	{ "browser.screenshot", AGENT_OP_BROWSER_SCREENSHOT },
+	{ "browser.evaluate", AGENT_OP_BROWSER_EVALUATE },
+	{ "browser.back", AGENT_OP_BROWSER_BACK },
+	{ "browser.tabs", AGENT_OP_BROWSER_TABS },
+	{ "browser.close", AGENT_OP_BROWSER_CLOSE },
+	{ "browser.list", AGENT_OP_BROWSER_LIST },
 };
 
 int agent_proto_parse(struct json_object *msg, struct agent_request *req, struct agent_error *err)
@@ -712,6 +750,8 @@ int agent_proto_parse(struct json_object *msg, struct agent_request *req, struct
 	case AGENT_OP_RESIZE:
 		return proto_parse_resize(msg, &req->target, err);
 	default:
+		if (AGENT_OP_IS_BROWSER(req->op))
+			return browser_req_parse(msg, req->op, &req->browser, err);
 		return proto_parse_fs(msg, req->op, &req->fs, err);
 	}
 }
@@ -728,6 +768,7 @@ void agent_proto_request_clear(struct agent_request *req)
 	free(req->exec.stdin_data);
 	free(req->target.data);
 	free(req->fs.data);
+	browser_req_clear(&req->browser);
 	memset(req, 0, sizeof(*req));
 }
 

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "guest-agent/agent_error.h"
+#include "guest-agent/browser_req.h"
 
 struct json_object;
 
@@ -42,7 +43,23 @@ enum agent_op {
 	AGENT_OP_FS_REMOVE,
 	AGENT_OP_FS_RENAME,
 	AGENT_OP_SHUTDOWN,
+	AGENT_OP_BROWSER_OPEN,
+	AGENT_OP_BROWSER_NAVIGATE,
+	AGENT_OP_BROWSER_SNAPSHOT,
+	AGENT_OP_BROWSER_CLICK,
+	AGENT_OP_BROWSER_FILL,
+	AGENT_OP_BROWSER_SELECT,
+	AGENT_OP_BROWSER_PRESS,
+	AGENT_OP_BROWSER_SCREENSHOT,
+	AGENT_OP_BROWSER_EVALUATE,
+	AGENT_OP_BROWSER_BACK,
+	AGENT_OP_BROWSER_TABS,
+	AGENT_OP_BROWSER_CLOSE,
+	AGENT_OP_BROWSER_LIST,
 };
+
+/* True for the browser.* ops (handled by guest-agent/browser.c). */
+#define AGENT_OP_IS_BROWSER(op) ((op) >= AGENT_OP_BROWSER_OPEN && (op) <= AGENT_OP_BROWSER_LIST)
 
 struct agent_rlimit {
 	int resource;
@@ -101,6 +118,7 @@ struct agent_request {
 	struct agent_exec_req exec;
 	struct agent_target_req target;
 	struct agent_fs_req fs;
+	struct browser_req browser;
 };
 
 /* Parse and validate msg (a JSON object) into req. Returns 0, or -1 with err
@@ -110,6 +128,18 @@ struct agent_request {
 int agent_proto_parse(struct json_object *msg, struct agent_request *req, struct agent_error *err);
 /* Release what agent_proto_parse allocated. Safe on a zeroed request. */
 void agent_proto_request_clear(struct agent_request *req);
+
+/* Member accessors for op parsers in other files, with the rules of the core
+ * ops (absent or null = not given). Each returns 0, or -1 with err filled
+ * (EBADREQ naming key). */
+int agent_proto_get_bool(struct json_object *msg, const char *key, int def, int *out,
+			 struct agent_error *err);
+/* A non-negative integer <= max; *present says whether it was given. */
+int agent_proto_get_uint(struct json_object *msg, const char *key, uint64_t max, uint64_t *out,
+			 int *present, struct agent_error *err);
+/* A string of 1..maxlen bytes without NUL; *out is NULL when absent. */
+int agent_proto_get_string(struct json_object *msg, const char *key, int required, size_t maxlen,
+			   const char **out, struct agent_error *err);
 
 /* True if a and b are the same request id (same type and value). */
 int agent_proto_id_equal(struct json_object *a, struct json_object *b);
