@@ -54,6 +54,7 @@ int api_server_process_line(struct api_server *api, const char *line, size_t len
 	*reply = NULL;
 	code = api_rpc_parse(line, len, &req, err, sizeof(err));
 	if (code == 0) {
+		int valid = 0;
 		for (m = api->methods; m->name; m++)
 			if (strcmp(m->name, req.method) == 0)
 				break;
@@ -63,21 +64,25 @@ int api_server_process_line(struct api_server *api, const char *line, size_t len
 		} else {
 			code = api_rpc_check_params(req.params, m->allowed, m->required, err,
 						    sizeof(err));
-			if (code == 0)
+			valid = code == 0;
+			if (valid)
 				code = m->fn(api->ctx, req.params, &result, err, sizeof(err));
 		}
+		/* A notification (no id) is never answered, whatever came of it
+		 * (JSON-RPC 2.0, section 4.1). */
+		if (!req.has_id &&
+		    (valid || code == API_RPC_METHOD_NOT_FOUND || code == API_RPC_INVALID_PARAMS)) {
+			json_object_put(result);
+			api_rpc_request_free(&req);
+			return 0;
+		}
 	}
-	/* A notification (no id) of a valid request gets no reply; errors in
-	 * requests that could not be read as such are always answered. */
-	if (code == 0 && !req.has_id) {
-		json_object_put(result);
-		api_rpc_request_free(&req);
-		return 0;
-	}
-	if (code == 0)
+	if (code == 0) {
 		*reply = api_rpc_result(req.id, result);
-	else
+	} else {
+		json_object_put(result);
 		*reply = api_rpc_error(req.id, code, *err ? err : "error");
+	}
 	api_rpc_request_free(&req);
 	return *reply ? 0 : -ENOMEM;
 }
