@@ -188,7 +188,7 @@ static int api_vm_info(void *opaque, struct json_object *params, struct json_obj
 			       json_object_new_int64((int64_t)c.last_reset_us));
 	json_object_object_add(cnt, "last_restore_us",
 			       json_object_new_int64((int64_t)c.last_restore_us));
-	json_object_object_add(cnt, "api_server_requests",
+	json_object_object_add(cnt, "api_requests",
 			       json_object_new_int64((int64_t)api_server_requests(a->api)));
 	json_object_object_add(o, "counters", cnt);
 	*result = o;

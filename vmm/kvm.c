@@ -92,6 +92,8 @@ int kvm_new(struct kvm **out, char *err, size_t errlen)
 	}
 	kvm->vm_fd = vm_fd;
 	kvm->sys_fd = take_fd(&sys_fd);
+	r = kvm_check(vm_fd, KVM_CAP_XSAVE2);
+	kvm->xsave_size = r > (int)sizeof(struct kvm_xsave) ? (size_t)r : sizeof(struct kvm_xsave);
 	*out = kvm;
 	return 0;
 }

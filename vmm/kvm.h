@@ -25,6 +25,7 @@ struct kvm {
 	int has_tsc_khz;      /* KVM_CAP_GET_TSC_KHZ */
 	int has_xsave;	      /* KVM_CAP_XSAVE */
 	int has_xcrs;	      /* KVM_CAP_XCRS */
+	size_t xsave_size;    /* bytes KVM_GET/SET_XSAVE move (KVM_CAP_XSAVE2, at least 4096) */
 };
 
 /* Open /dev/kvm, check KVM_GET_API_VERSION == 12 and every capability the

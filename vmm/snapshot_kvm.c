@@ -94,8 +94,24 @@ int snapshot_kvm_save_vcpu(struct kvm *kvm, struct vcpu *vcpu, struct snapshot_v
 	SNAPSHOT_IOCTL(vcpu->fd, KVM_GET_REGS, &out->regs, "KVM_GET_REGS");
 	SNAPSHOT_IOCTL(vcpu->fd, KVM_GET_SREGS, &out->sregs, "KVM_GET_SREGS");
 	if (kvm->has_xsave) {
+		/* KVM may move more than the 4 KiB of the legacy layout (AMX
+		 * state); only the legacy part is kept. */
+		struct kvm_xsave *x = calloc(1, kvm->xsave_size);
+		if (!x) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		r = ioctl(vcpu->fd, kvm->xsave_size > sizeof(*x) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE,
+			  x) < 0
+			    ? -errno
+			    : 0;
+		memcpy(out->xsave, x->region, sizeof(out->xsave));
+		free(x);
+		if (r < 0) {
+			snprintf(err, errlen, "KVM_GET_XSAVE: %s", strerror(-r));
+			return r;
+		}
 		out->has_xsave = 1;
-		SNAPSHOT_IOCTL(vcpu->fd, KVM_GET_XSAVE, &out->xsave, "KVM_GET_XSAVE");
 	} else {
 		SNAPSHOT_IOCTL(vcpu->fd, KVM_GET_FPU, &out->fpu, "KVM_GET_FPU");
 	}
@@ -156,12 +172,12 @@ int snapshot_kvm_restore_vcpu(struct kvm *kvm, struct vcpu *vcpu, const struct s
 	SNAPSHOT_IOCTL(vcpu->fd, KVM_SET_REGS, &regs, "KVM_SET_REGS");
 	SNAPSHOT_IOCTL(vcpu->fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
 	if (in->has_xsave) {
-		struct kvm_xsave *x = malloc(sizeof(*x));
+		struct kvm_xsave *x = calloc(1, kvm->xsave_size);
 		if (!x) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
-		memcpy(x, &in->xsave, sizeof(*x));
+		memcpy(x->region, in->xsave, sizeof(in->xsave));
 		r = ioctl(vcpu->fd, KVM_SET_XSAVE, x) < 0 ? -errno : 0;
 		free(x);
 		if (r < 0) {

@@ -121,7 +121,7 @@ static void snapshot_w_vcpu(struct snapshot_writer *w, uint32_t index,
 	snapshot_w_bytes(w, "regs", &c->regs, sizeof(c->regs));
 	snapshot_w_bytes(w, "sregs", &c->sregs, sizeof(c->sregs));
 	if (c->has_xsave)
-		snapshot_w_bytes(w, "xsave", &c->xsave, sizeof(c->xsave));
+		snapshot_w_bytes(w, "xsave", c->xsave, sizeof(c->xsave));
 	else
 		snapshot_w_bytes(w, "fpu", &c->fpu, sizeof(c->fpu));
 	if (c->has_xcrs)
@@ -464,7 +464,7 @@ static void snapshot_r_vcpu(struct snapshot_reader *rd, int node, uint32_t index
 	snprintf(what, sizeof(what), "cpu@%u", index);
 	snapshot_r_bytes(rd, node, what, "regs", &c->regs, sizeof(c->regs), 0);
 	snapshot_r_bytes(rd, node, what, "sregs", &c->sregs, sizeof(c->sregs), 0);
-	c->has_xsave = snapshot_r_bytes(rd, node, what, "xsave", &c->xsave, sizeof(c->xsave), 1);
+	c->has_xsave = snapshot_r_bytes(rd, node, what, "xsave", c->xsave, sizeof(c->xsave), 1);
 	if (!c->has_xsave)
 		snapshot_r_bytes(rd, node, what, "fpu", &c->fpu, sizeof(c->fpu), 0);
 	c->has_xcrs = snapshot_r_bytes(rd, node, what, "xcrs", &c->xcrs, sizeof(c->xcrs), 1);

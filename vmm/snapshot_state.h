@@ -38,8 +38,8 @@
 struct snapshot_vcpu {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	int has_xsave; /* xsave, else fpu */
-	struct kvm_xsave xsave;
+	int has_xsave; /* xsave (struct kvm_xsave's region), else fpu */
+	uint32_t xsave[1024];
 	struct kvm_fpu fpu;
 	int has_xcrs;
 	struct kvm_xcrs xcrs;
