@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,11 @@ static struct json_object *mcp_server_audit_copy(struct json_object *v, int dept
 			json_object_object_add(o, key, mcp_server_audit_copy(val, depth + 1));
 		}
 		return o;
+	case json_type_double:
+		/* json-c reads NaN and Infinity; the log must stay JSON. */
+		if (!isfinite(json_object_get_double(v)))
+			return json_object_new_string(json_object_get_string(v));
+		return json_object_get(v);
 	default:
 		return json_object_get(v);
 	}
