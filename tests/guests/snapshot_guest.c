@@ -17,6 +17,8 @@
  *   b  blk (first drive): write sector count+1 with a pattern of count,
  *      read it and sector 0 back: "blk write=OK read=OK sector0=..."
  *   x  exit (status 16)
+ * With snap.churn=1, vCPU 0 also writes to the next page of the snap.dirty_mib
+ * region after every batch, so that memory keeps being dirtied.
  * At start it prints "snap: ready cpus=N mib=M". With snap.vsock=P it also
  * serves vsock port P (echo), printing "vsock: transport reset N" when the
  * device resets the transport, and with a drive it writes "agentvm-snapshot"
@@ -188,6 +190,7 @@ int guest_main(uint64_t cpu)
 {
 	uint64_t x, iter = 0, reg_count = 0, ncpus = rt_param_u64("snap.cpus", 1);
 	uint64_t mib = rt_param_u64("snap.mib", 8), vport = rt_param_u64("snap.vsock", 0);
+	uint64_t churn = rt_param_u64("snap.churn", 0), churn_at = 0;
 	struct gvirtio_dev d;
 
 	(void)cpu;
@@ -226,6 +229,10 @@ int guest_main(uint64_t cpu)
 		for (int k = 0; k < BATCH; k++)
 			x = x * LCG_A + LCG_C;
 		iter += BATCH;
+		if (churn) {
+			dirty[churn_at] = (uint8_t)iter;
+			churn_at = churn_at + 4096 < dirty_bytes ? churn_at + 4096 : 0;
+		}
 		if (have_vsock)
 			vsock_work();
 		if (!(rt_inb(COM1_LSR) & 1))
