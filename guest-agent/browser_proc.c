@@ -202,12 +202,18 @@ int browser_proc_start(const struct browser_launch *l, struct browser_proc *p,
 	argv[n++] = "--disable-extensions";
 	argv[n++] = "--disable-default-apps";
 	argv[n++] = "--disable-breakpad";
-	argv[n++] = "--disable-crashpad-for-testing";
 	argv[n++] = "--disable-domain-reliability";
 	argv[n++] = "--disable-client-side-phishing-detection";
 	argv[n++] = "--disable-back-forward-cache";
+	argv[n++] = "--disable-component-extensions-with-background-pages";
+	argv[n++] = "--disable-hang-monitor";
+	argv[n++] = "--disable-prompt-on-repost";
+	/* Less background traffic (it would only be refused by the egress
+	 * policy). Chromium still asks update.googleapis.com and
+	 * accounts.google.com now and then. */
 	argv[n++] = "--disable-features=Translate,MediaRouter,OptimizationHints,"
-		    "DialMediaRouteProvider,AutofillServerCommunication";
+		    "DialMediaRouteProvider,AutofillServerCommunication,"
+		    "NetworkTimeServiceQuerying";
 	argv[n++] = "--metrics-recording-only";
 	argv[n++] = "--password-store=basic";
 	argv[n++] = "--use-mock-keychain";

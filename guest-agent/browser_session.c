@@ -547,6 +547,8 @@ static void sess_process(struct browser_session *s)
 			sess_on_dropped(s, id, "over the size limit");
 			continue;
 		}
+		log_debug("browser %s: <- %.*s%s", s->name, len > 300 ? 300 : (int)len, text,
+			  len > 300 ? "..." : "");
 		if (browser_cdp_parse(text, len, &root, &m) < 0) {
 			sess_on_dropped(s, browser_cdp_peek_id(text, len),
 					"not a DevTools message");
