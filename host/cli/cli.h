@@ -19,6 +19,41 @@ struct controller_exec_result;
 int cli_run_main(int argc, char **argv);
 int cli_doctor_main(int argc, char **argv);
 
+/* Subcommands that talk to agentvmd (host/client.h). */
+int cli_create_main(int argc, char **argv);
+int cli_exec_main(int argc, char **argv);
+int cli_cp_main(int argc, char **argv);
+int cli_reset_main(int argc, char **argv);
+int cli_ls_main(int argc, char **argv);
+int cli_rm_main(int argc, char **argv);
+int cli_logs_main(int argc, char **argv);
+int cli_audit_main(int argc, char **argv);
+int cli_top_main(int argc, char **argv);
+int cli_snapshot_main(int argc, char **argv);
+int cli_daemon_main(int argc, char **argv);
+
+struct client_conn;
+struct client_error;
+struct json_object;
+
+/* Connect to agentvmd for subcommand cmd; when none answers, say so (and how
+ * to start one) and return -1. 0 with *c. */
+int cli_client_connect(const char *cmd, struct client_conn **c);
+/* Report a failed call of cmd (r from client_call) on stderr; returns the
+ * exit status (125). */
+int cli_client_fail(const char *cmd, int r, const struct client_error *e);
+/* Call method; on failure report it and return -1. */
+int cli_client_call(const char *cmd, struct client_conn *c, const char *method,
+		    struct json_object *params, struct json_object **result);
+/* Print a JSON value on stdout, pretty, with a newline. */
+void cli_print_json(struct json_object *o);
+/* "1.5G", "512M", "12K", "100B" */
+void cli_format_size(int64_t bytes, char *out, size_t len);
+/* "3s", "5m", "2h", "4d" */
+void cli_format_age(double seconds, char *out, size_t len);
+/* The exit status for an exec result from agentvmd (see `agentvm run`). */
+int cli_exec_status(struct json_object *result);
+
 /* "512M", "2G", "1.5GiB", "1048576" (bytes) -> bytes. -EINVAL, -ERANGE. */
 int cli_parse_size(const char *s, uint64_t *out);
 /* "2", "0.5" CPUs -> thousandths of a CPU (at least 1). -EINVAL, -ERANGE. */

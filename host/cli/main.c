@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char main_usage[] =
@@ -15,18 +16,32 @@ static const char main_usage[] =
 	"\n"
 	"Commands:\n"
 	"  run      run one command in a fresh sandbox and exit with its status\n"
+	"  create   create a sandbox that stays (needs agentvmd)\n"
+	"  exec     run a command in a sandbox\n"
+	"  cp       copy a file into or out of a sandbox (SANDBOX:PATH)\n"
+	"  reset    put a sandbox back to a fresh copy of its template\n"
+	"  snapshot turn a sandbox's files into a new template\n"
+	"  ls       list sandboxes\n"
+	"  rm       destroy sandboxes\n"
+	"  logs     a sandbox's audit events, or its PID 1's output\n"
+	"  top      live resource use of the sandboxes\n"
+	"  audit    tail or verify the audit log\n"
+	"  daemon   run agentvmd, the controller, in the foreground\n"
 	"  doctor   check what this host can isolate with, and why\n"
 	"  mcp      serve MCP on stdio: sandbox and browser tools for AI agents\n"
 	"\n"
-	"'agentvm COMMAND --help' describes each command.\n";
+	"'agentvm COMMAND --help' describes each command. 'agentvm --socket PATH COMMAND'\n"
+	"(or AGENTVMD_SOCKET) talks to the agentvmd on PATH.\n";
 
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } main_cmds[] = {
-	{ "run", cli_run_main },
-	{ "doctor", cli_doctor_main },
-	{ "mcp", mcp_main },
+	{ "run", cli_run_main },       { "doctor", cli_doctor_main },	  { "mcp", mcp_main },
+	{ "create", cli_create_main }, { "exec", cli_exec_main },	  { "cp", cli_cp_main },
+	{ "reset", cli_reset_main },   { "snapshot", cli_snapshot_main }, { "ls", cli_ls_main },
+	{ "rm", cli_rm_main },	       { "logs", cli_logs_main },	  { "top", cli_top_main },
+	{ "audit", cli_audit_main },   { "daemon", cli_daemon_main },
 };
 
 int main(int argc, char **argv)
@@ -34,6 +49,12 @@ int main(int argc, char **argv)
 	log_init("agentvm", NULL);
 	/* A closed stdout is an error to report, not a reason to die. */
 	signal(SIGPIPE, SIG_IGN);
+	if (argc >= 3 && strcmp(argv[1], "--socket") == 0) {
+		setenv("AGENTVMD_SOCKET", argv[2], 1);
+		argv[2] = argv[0];
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 2) {
 		fputs(main_usage, stderr);
 		return CLI_EXIT_USAGE;
