@@ -29,6 +29,7 @@ struct browser_op;
 #define BROWSER_MAX_PENDING   256  /* CDP commands in flight on one session */
 #define BROWSER_PROBE_MS      3000 /* a browser silent this long after a timeout is hung */
 #define BROWSER_CLOSE_WAIT_MS 2000 /* for the processes to go after SIGKILL */
+#define BROWSER_CLOSE_POLL_MS 20   /* how often to look while closing */
 #define BROWSER_NAV_GRACE_MS  200  /* after a click or key: time for a navigation to start */
 #define BROWSER_REFS_MAX      (1u << 20)
 #define BROWSER_ID_MAX	      128 /* CDP target, session, frame and loader ids */
@@ -129,6 +130,22 @@ struct browser_op {
 	void *scratch; /* per-kind state */
 };
 
+/* The agent-wide state of the browser module. */
+struct browser_registry {
+	struct agent *a;
+	struct agent_list sessions; /* every session not yet freed */
+	struct agent_list freed;    /* to release after the epoll batch */
+	int nlive;
+	unsigned long serial;
+	int configured;
+	char chromium[PATH_MAX];
+	char proxy[BROWSER_PROXY_MAX + 1];
+	char tmpdir[PATH_MAX];
+	int allow_evaluate;
+};
+
+extern struct browser_registry browser_reg;
+
 /* --- provided by browser_session.c to the operations --- */
 
 /* Send a CDP command for op (NULL: fire and forget) with tag; page: on the
@@ -149,11 +166,51 @@ void browser_session_add_refs(struct browser_session *s, const uint32_t *ids, si
 int browser_session_has_ref(const struct browser_session *s, uint32_t id);
 /* Is browser.evaluate allowed in s? */
 int browser_session_may_evaluate(const struct browser_session *s);
-/* A browser-level failure: the session dies (EBROWSER for what follows). */
-void browser_session_kill(struct browser_session *s, const char *reason);
 /* Start the Chromium of s (browser.open); proxy NULL: the agent's default.
  * Returns 0, or -1 with err filled. */
 int browser_session_spawn(struct browser_session *s, const char *proxy, struct agent_error *err);
+
+/* --- the session machinery, shared by browser.c, browser_session.c and
+ * browser_life.c --- */
+
+/* Read the settings from the environment once. */
+void browser_config_load(void);
+/* The session named name (not freed), or NULL. */
+struct browser_session *browser_session_find(const char *name);
+/* The first op of s (running once active), or NULL. */
+struct browser_op *browser_session_head(struct browser_session *s);
+/* Register w's interest (nothing without an agent). */
+void browser_session_watch(struct browser_session *s, struct agent_watch *w, uint32_t events);
+/* Close w's fd (through the agent's epoll when there is one). */
+void browser_session_unwatch(struct browser_session *s, struct agent_watch *w);
+/* Queue a command; op may be NULL. *idp (may be NULL) gets its id. Returns
+ * 0, -ENOTCONN (no page), -EBUSY, -E2BIG or -ENOMEM; params' reference is
+ * taken either way. */
+int browser_session_send(struct browser_session *s, struct browser_op *op, int tag,
+			 const char *method, struct json_object *params, int page, int64_t *idp);
+/* Handle what is buffered from Chromium. */
+void browser_session_process(struct browser_session *s);
+/* Fail every queued op of s with code and msg. */
+void browser_session_fail_all(struct browser_session *s, const char *code, const char *msg);
+/* After every entry into s: start ops, write commands, set the timer. */
+void browser_session_leave(struct browser_session *s);
+/* The session timer fired / is due: timeouts, wakes, the probe, closing. */
+void browser_session_on_timer(struct agent *a, struct agent_watch *w, uint32_t events);
+void browser_session_run_timers(struct browser_session *s);
+/* A new session (a NULL for one without a process). */
+struct browser_session *browser_session_new(struct agent *a, const char *name);
+/* The browser died: kill what is left, fail every op with EBROWSER, keep
+ * the reason for later requests. */
+void browser_session_died(struct browser_session *s, const char *reason);
+/* Kill s and free it once its processes are gone; closer (may be NULL)
+ * gets the reply then. */
+void browser_session_close(struct browser_session *s, struct browser_op *closer);
+/* Is s gone after a close? Finish it then. */
+void browser_session_check_closed(struct browser_session *s);
+/* Unlink s; its memory is released after the epoll batch. */
+void browser_session_free_later(struct browser_session *s);
+/* Release the memory of s (unlinked, fds closed). */
+void browser_session_release(struct browser_session *s);
 
 /* Send a command on behalf of s alone: its reply is ignored. */
 void browser_session_cmd(struct browser_session *s, const char *method, struct json_object *params,
