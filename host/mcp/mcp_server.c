@@ -327,13 +327,18 @@ static struct json_object *mcp_server_tools_call(struct mcp_server *s, struct js
 	args = args ? json_object_get(args) : json_object_new_object();
 	if (!args)
 		return NULL;
-	schema = json_tokener_parse(c.tool->schema);
-	r = schema ? mcp_schema_validate(schema, args, "arguments", err, sizeof(err)) : -ENOMEM;
-	json_object_put(schema);
+	/* The parsed schema is in the tools/list array. */
+	for (size_t i = 0; i < json_object_array_length(s->tools); i++) {
+		struct json_object *t = json_object_array_get_idx(s->tools, i), *n;
+		if (json_object_object_get_ex(t, "name", &n) &&
+		    strcmp(json_object_get_string(n), c.tool->name) == 0)
+			json_object_object_get_ex(t, "inputSchema", &schema);
+	}
+	r = schema ? mcp_schema_validate(schema, args, "arguments", err, sizeof(err)) : -ENOENT;
 	if (r < 0) {
-		*code = r == -ENOMEM ? MCP_ERR_INTERNAL : MCP_ERR_INVALID_PARAMS;
+		*code = schema ? MCP_ERR_INVALID_PARAMS : MCP_ERR_INTERNAL;
 		snprintf(msg, msg_len, "Invalid arguments for tool %s: %s", tname,
-			 r == -ENOMEM ? "out of memory" : err);
+			 schema ? err : "no schema");
 		mcp_server_audit(s, id, tname, args, "invalid", msg, NULL, 0);
 		json_object_put(args);
 		return NULL;
