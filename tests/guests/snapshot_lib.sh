@@ -26,6 +26,7 @@ vm_start() {
 	shift
 	rm -f "$TEST_TMP/$name.in" "$TEST_TMP/$name.api"
 	mkfifo "$TEST_TMP/$name.in"
+	: >"$TEST_TMP/$name.out"
 	"$VMM" --api "$TEST_TMP/$name.api" "$@" <"$TEST_TMP/$name.in" \
 		>"$TEST_TMP/$name.out" 2>"$TEST_TMP/$name.err" &
 	VM_PID[$name]=$!
@@ -42,17 +43,39 @@ vm_lines() {
 	tr -d '\r' <"$TEST_TMP/$1.out"
 }
 
-vm_wait_from() { # vm_wait_from NAME SKIP REGEX [SECONDS]
-	local name=$1 skip=$2 re=$3 secs=${4:-20} i
+# vm_wait_from NAME SKIP REGEX [SECONDS]: the first complete COM1 line after
+# the first SKIP that matches REGEX, in LINE. Forks nothing but sleep, so
+# that polling stays cheap next to busy vCPUs.
+vm_wait_from() {
+	local name=$1 skip=$2 re=$3 end=$((SECONDS + ${4:-20})) i l
+	local -a lines
 	LINE=
-	for ((i = 0; i < secs * 100; i++)); do
-		LINE=$(vm_lines "$name" | tail -n +"$((skip + 1))" | grep -E -m1 -- "$re")
-		[[ -n $LINE ]] && return 0
-		kill -0 "${VM_PID[$name]}" 2>/dev/null || break
-		sleep 0.01
+	while :; do
+		mapfile lines <"$TEST_TMP/$name.out"
+		for ((i = skip; i < ${#lines[@]}; i++)); do
+			l=${lines[i]}
+			[[ $l == *$'\n' ]] || break # a line still being written
+			l=${l%$'\n'}
+			l=${l%$'\r'}
+			if [[ $l =~ $re ]]; then
+				LINE=$l
+				return 0
+			fi
+		done
+		((SECONDS < end)) || return 1
+		kill -0 "${VM_PID[$name]}" 2>/dev/null || return 1
+		sleep 0.02
 	done
-	LINE=$(vm_lines "$name" | tail -n +"$((skip + 1))" | grep -E -m1 -- "$re")
-	[[ -n $LINE ]]
+}
+
+# The number of complete COM1 lines so far.
+vm_count() {
+	local -a lines
+	local n
+	mapfile lines <"$TEST_TMP/$1.out"
+	n=${#lines[@]}
+	((n > 0)) && [[ ${lines[n - 1]} != *$'\n' ]] && n=$((n - 1))
+	echo "$n"
 }
 
 vm_wait() {
@@ -61,7 +84,7 @@ vm_wait() {
 
 vm_cmd() {
 	local name=$1 ch=$2 re=$3 n
-	n=$(vm_lines "$name" | wc -l)
+	n=$(vm_count "$name")
 	printf '%s' "$ch" >&"${VM_FD[$name]}"
 	vm_wait_from "$name" "$n" "$re"
 }
