@@ -1,0 +1,795 @@
+/* The VMM's jail (see jail.h and docs/JAIL.md). The parent prepares
+ * everything that allocates; the cloned child only makes syscalls, since
+ * the parent may have other threads holding malloc's locks. */
+#include "host/jail.h"
+
+#include "common/cleanup.h"
+#include "common/log.h"
+
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#define JAIL_STACK	   (256 * 1024)
+#define JAIL_HOSTNAME	   "agentvm-vmm"
+#define JAIL_PVM_MARKER	   "/sys/module/kvm_pvm" /* agentvm-vmm looks for it */
+#define JAIL_SETUP_TIMEOUT 10000		 /* ms */
+#define JAIL_DEFAULT_NPROC 256
+#define JAIL_MAX_ARGS	   256
+#define JAIL_ROOT_TMPFS	   "size=256k,nr_inodes=512,mode=0755"
+#define JAIL_DEV_TMPFS	   "size=16k,nr_inodes=16,mode=0755"
+#define JAIL_CHILD_FAILED  125
+
+struct jail {
+	char name[64];
+	char dir[PATH_MAX];
+	char root[PATH_MAX + 8];
+	char run[PATH_MAX + 8];
+	int made_dir, made_root, made_run;
+	pid_t pid;
+	int pidfd;
+	int reaped;
+	uid_t uid;
+	gid_t gid;
+	int uid_lock_fd;
+	struct cgroup *cg;
+};
+
+/* What the child needs, prepared by the parent. */
+struct jail_child {
+	const struct jail_config *cfg;
+	const struct jail *j;
+	char *const *argv;
+	char *const *envp;
+	int sync_fd; /* one byte once the child is in its cgroup; hang-up if the parent died */
+	int err_fd;  /* a struct jail_err on failure; end of file once the VMM runs */
+	int vmm_fd;
+	int pvm;			      /* the host has JAIL_PVM_MARKER */
+	unsigned char is_dir[JAIL_MAX_BINDS]; /* what each bind's host side is */
+};
+
+struct jail_err {
+	int err;
+	char what[248];
+};
+
+static __attribute__((noreturn, format(printf, 3, 4))) void jail_fail(struct jail_child *a, int err,
+								      const char *fmt, ...)
+{
+	struct jail_err e = { .err = err };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e.what, sizeof(e.what), fmt, ap);
+	va_end(ap);
+	if (write(a->err_fd, &e, sizeof(e)) < 0) {
+		/* the parent sees a short read */
+	}
+	_exit(JAIL_CHILD_FAILED);
+}
+
+static void jail_mount(struct jail_child *a, const char *src, const char *dst, const char *type,
+		       unsigned long flags, const char *data)
+{
+	if (mount(src, dst, type, flags, data) < 0)
+		jail_fail(a, errno, "mount %s on %s", type ? type : (src ? src : "(remount)"), dst);
+}
+
+static void jail_mkdir(struct jail_child *a, const char *path)
+{
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		jail_fail(a, errno, "mkdir %s", path);
+}
+
+/* Create rel (relative to the jail root, directories on the way) as a
+ * mount point: a directory, or an empty file. */
+static void jail_mount_point(struct jail_child *a, const char *rel, int is_dir)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(rel);
+	int fd;
+
+	if (n >= sizeof(buf))
+		jail_fail(a, ENAMETOOLONG, "%s", rel);
+	memcpy(buf, rel, n + 1);
+	for (char *p = buf; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		jail_mkdir(a, buf);
+		*p = '/';
+	}
+	if (is_dir) {
+		jail_mkdir(a, buf);
+		return;
+	}
+	fd = open(buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		jail_fail(a, errno, "create %s", buf);
+	close(fd);
+}
+
+/* Bind src on dst, read-only unless writable; never devices, setuid or exec. */
+static void jail_bind_mount(struct jail_child *a, const char *src, const char *dst, int writable)
+{
+	jail_mount(a, src, dst, NULL, MS_BIND, NULL);
+	jail_mount(a, NULL, dst, NULL,
+		   MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC |
+			   (writable ? 0 : MS_RDONLY),
+		   NULL);
+}
+
+/* /dev: its own small tmpfs (the root is nodev) holding /dev/kvm, owned by
+ * the jail's uid, and /dev/null; read-only once made. */
+static void jail_setup_dev(struct jail_child *a)
+{
+	jail_mkdir(a, "dev");
+	jail_mount(a, "agentvm-jail-dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, JAIL_DEV_TMPFS);
+	if (mknod("dev/kvm", S_IFCHR | 0600, makedev(10, 232)) < 0)
+		jail_fail(a, errno, "mknod /dev/kvm");
+	if (chown("dev/kvm", a->j->uid, a->j->gid) < 0)
+		jail_fail(a, errno, "chown /dev/kvm");
+	if (mknod("dev/null", S_IFCHR | 0666, makedev(1, 3)) < 0 || chmod("dev/null", 0666) < 0)
+		jail_fail(a, errno, "mknod /dev/null");
+	jail_mount(a, NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL);
+}
+
+static void jail_setup_root(struct jail_child *a)
+{
+	const struct jail_config *cfg = a->cfg;
+
+	/* Nothing we mount propagates back to the host. */
+	jail_mount(a, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+	jail_mount(a, "agentvm-jail", a->j->root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		   JAIL_ROOT_TMPFS);
+	if (chdir(a->j->root) < 0)
+		jail_fail(a, errno, "chdir %s", a->j->root);
+	jail_setup_dev(a);
+	jail_mkdir(a, "run");
+	jail_bind_mount(a, a->j->run, "run", 1);
+	for (int i = 0; i < cfg->nbinds; i++) {
+		const char *rel = cfg->binds[i].path + 1;
+		jail_mount_point(a, rel, a->is_dir[i]);
+		jail_bind_mount(a, cfg->binds[i].host, rel, cfg->binds[i].writable);
+	}
+	/* agentvm-vmm adapts a Linux guest's command line when this exists. */
+	if (a->pvm)
+		jail_mount_point(a, JAIL_PVM_MARKER + 1, 1);
+	jail_mount(a, NULL, ".", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		   NULL);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		jail_fail(a, errno, "pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		jail_fail(a, errno, "detach the old root");
+	if (chdir("/") < 0)
+		jail_fail(a, errno, "chdir /");
+}
+
+/* Put fd at a fresh number >= 16 with close-on-exec set; -1 stays -1. */
+static int jail_lift(struct jail_child *a, int fd)
+{
+	int n;
+
+	if (fd < 0)
+		return -1;
+	n = fcntl(fd, F_DUPFD_CLOEXEC, 16);
+	if (n < 0)
+		jail_fail(a, errno, "dup");
+	return n;
+}
+
+static void jail_setup_fds(struct jail_child *a)
+{
+	const struct jail_config *cfg = a->cfg;
+	int fds[3] = { cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd };
+	int null_fd = -1;
+
+	a->err_fd = jail_lift(a, a->err_fd);
+	a->sync_fd = jail_lift(a, a->sync_fd);
+	a->vmm_fd = jail_lift(a, a->vmm_fd);
+	for (int i = 0; i < 3; i++)
+		fds[i] = jail_lift(a, fds[i]);
+	for (int i = 0; i < 3; i++) {
+		if (fds[i] < 0) {
+			if (null_fd < 0)
+				null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+			if (null_fd < 0)
+				jail_fail(a, errno, "open /dev/null");
+			fds[i] = null_fd;
+		}
+		if (dup2(fds[i], i) < 0)
+			jail_fail(a, errno, "dup2");
+	}
+	/* Everything else closes on exec: the VMM starts with 0, 1 and 2. */
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		for (int fd = 3; fd < 4096; fd++)
+			if (fd != a->err_fd && fd != a->sync_fd && fd != a->vmm_fd)
+				close(fd);
+	}
+}
+
+static void jail_setrlimit(struct jail_child *a, int res, uint64_t v, const char *what)
+{
+	struct rlimit rl = { .rlim_cur = (rlim_t)v, .rlim_max = (rlim_t)v };
+
+	if (setrlimit(res, &rl) < 0)
+		jail_fail(a, errno, "setrlimit %s", what);
+}
+
+static void jail_setup_rlimits(struct jail_child *a)
+{
+	const struct jail_config *cfg = a->cfg;
+	uint64_t nproc =
+		cfg->nproc ? cfg->nproc
+			   : (cfg->limits.pids_max ? cfg->limits.pids_max : JAIL_DEFAULT_NPROC);
+
+	jail_setrlimit(a, RLIMIT_NOFILE, cfg->nofile ? cfg->nofile : JAIL_DEFAULT_NOFILE, "nofile");
+	if (cfg->fsize)
+		jail_setrlimit(a, RLIMIT_FSIZE, cfg->fsize, "fsize");
+	jail_setrlimit(a, RLIMIT_NPROC, nproc, "nproc");
+	/* A core dump would hold guest memory. */
+	jail_setrlimit(a, RLIMIT_CORE, 0, "core");
+}
+
+/* The jail's uid and gid, no supplementary groups, and no capability in any
+ * set: bounding, ambient, permitted, effective, inheritable. */
+static void jail_drop_privileges(struct jail_child *a)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
+	if (setgroups(0, NULL) < 0)
+		jail_fail(a, errno, "setgroups");
+	if (setresgid(a->j->gid, a->j->gid, a->j->gid) < 0)
+		jail_fail(a, errno, "setresgid %u", (unsigned)a->j->gid);
+	/* The running kernel may know more capabilities than our headers. */
+	for (int c = 0; c < 64; c++) {
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+			if (errno == EINVAL && c > 0)
+				break;
+			jail_fail(a, errno, "drop capability %d from the bounding set", c);
+		}
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		jail_fail(a, errno, "clear the ambient capabilities");
+	if (setresuid(a->j->uid, a->j->uid, a->j->uid) < 0)
+		jail_fail(a, errno, "setresuid %u", (unsigned)a->j->uid);
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		jail_fail(a, errno, "capset");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		jail_fail(a, errno, "no_new_privs");
+}
+
+static int jail_child_main(void *arg)
+{
+	struct jail_child *a = arg;
+	struct pollfd p;
+	char b;
+
+	/* Die with the process that made us; if it is gone already, the read
+	 * below sees end of file. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		_exit(JAIL_CHILD_FAILED);
+	if (read(a->sync_fd, &b, 1) != 1)
+		_exit(JAIL_CHILD_FAILED);
+	umask(077);
+	jail_setup_root(a);
+	if (sethostname(JAIL_HOSTNAME, strlen(JAIL_HOSTNAME)) < 0)
+		jail_fail(a, errno, "sethostname");
+	if (setsid() < 0)
+		jail_fail(a, errno, "setsid");
+	jail_setup_fds(a);
+	jail_setup_rlimits(a);
+	jail_drop_privileges(a);
+	/* A change of credentials clears the parent-death signal: set it again,
+	 * then make sure the parent did not die in between (it holds the other
+	 * end of sync_fd open until the VMM runs). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		jail_fail(a, errno, "parent-death signal");
+	p = (struct pollfd){ .fd = a->sync_fd, .events = POLLIN };
+	if (poll(&p, 1, 0) != 0)
+		_exit(JAIL_CHILD_FAILED);
+	syscall(SYS_execveat, a->vmm_fd, "", a->argv, a->envp, AT_EMPTY_PATH);
+	jail_fail(a, errno, "execute %s", a->cfg->vmm_path);
+}
+
+int jail_path_ok(const char *path)
+{
+	static const char *const reserved[] = { "dev", "run", "sys", "proc" };
+	size_t n = path ? strlen(path) : 0;
+	const char *p;
+
+	if (n < 2 || n > 200 || path[0] != '/' || path[n - 1] == '/')
+		return 0;
+	for (p = path + 1; *p;) {
+		size_t len = strcspn(p, "/");
+		if (len == 0 || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		for (size_t i = 0; i < len; i++) {
+			char c = p[i];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+			      c == '+'))
+				return 0;
+		}
+		if (p == path + 1)
+			for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
+				if (len == strlen(reserved[i]) && memcmp(p, reserved[i], len) == 0)
+					return 0;
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	return 1;
+}
+
+int jail_elf_is_static(int fd)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh))
+		return -ENOEXEC;
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 512)
+		return -ENOEXEC;
+	for (unsigned int i = 0; i < eh.e_phnum; i++) {
+		off_t off = (off_t)eh.e_phoff + (off_t)i * (off_t)sizeof(ph);
+		if (eh.e_phoff > (uint64_t)INT64_MAX / 2 ||
+		    pread(fd, &ph, sizeof(ph), off) != (ssize_t)sizeof(ph))
+			return -ENOEXEC;
+		if (ph.p_type == PT_INTERP)
+			return 0;
+	}
+	return 1;
+}
+
+static int jail_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > 63 || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Is uid an account of the host (in its user database)? */
+static int jail_uid_is_account(uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	return getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res;
+}
+
+/* The first uid of the range that no other jail holds (a lock file in
+ * JAIL_UID_LOCK_DIR, flock'ed while the jail lives) and no account uses. */
+static int jail_pick_uid(const struct jail_config *cfg, struct jail *j)
+{
+	uid_t base = cfg->uid_base ? cfg->uid_base : JAIL_UID_BASE;
+	unsigned int count = cfg->uid_count ? cfg->uid_count : JAIL_UID_COUNT;
+	char path[128];
+
+	if (cfg->uid) {
+		j->uid = cfg->uid;
+		j->gid = cfg->gid ? cfg->gid : (gid_t)cfg->uid;
+		return 0;
+	}
+	if (mkdir(JAIL_UID_LOCK_DIR, 0700) < 0 && errno != EEXIST) {
+		int r = -errno;
+		log_err("jail %s: %s: %s", j->name, JAIL_UID_LOCK_DIR, strerror(errno));
+		return r;
+	}
+	for (unsigned int i = 0; i < count; i++) {
+		uid_t uid = base + i;
+		int fd;
+
+		if (uid == 0 || uid == (uid_t)-1 || jail_uid_is_account(uid))
+			continue;
+		snprintf(path, sizeof(path), "%s/%u", JAIL_UID_LOCK_DIR, (unsigned)uid);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			j->uid = uid;
+			j->gid = (gid_t)uid;
+			j->uid_lock_fd = fd;
+			return 0;
+		}
+		close(fd);
+	}
+	log_err("jail %s: every uid from %u to %u is taken", j->name, (unsigned)base,
+		(unsigned)(base + count - 1));
+	return -EAGAIN;
+}
+
+/* Check the configuration; fills is_dir for the binds. Logs why not. */
+static int jail_check(const struct jail_config *cfg, unsigned char *is_dir)
+{
+	const char *name = cfg->name;
+	struct stat st;
+
+	if (!jail_name_ok(name)) {
+		log_err("jail: '%s' is not a valid name", name ? name : "(null)");
+		return -EINVAL;
+	}
+	if (!cfg->vmm_path || cfg->vmm_path[0] != '/' || !cfg->dir || cfg->dir[0] != '/' ||
+	    strlen(cfg->dir) > PATH_MAX - 16 || !cfg->args) {
+		log_err("jail %s: needs an absolute VMM path, an absolute directory and arguments",
+			name);
+		return -EINVAL;
+	}
+	if (cfg->nbinds < 0 || cfg->nbinds > JAIL_MAX_BINDS) {
+		log_err("jail %s: at most %d files can be bound in", name, JAIL_MAX_BINDS);
+		return -E2BIG;
+	}
+	for (int i = 0; i < cfg->nbinds; i++) {
+		const struct jail_bind *b = &cfg->binds[i];
+
+		if (!jail_path_ok(b->path)) {
+			log_err("jail %s: '%s' cannot be a path in the jail", name,
+				b->path ? b->path : "(null)");
+			return -EINVAL;
+		}
+		for (int k = 0; k < i; k++) {
+			size_t n = strlen(cfg->binds[k].path);
+			if (strncmp(cfg->binds[k].path, b->path, n) == 0 &&
+			    (b->path[n] == '\0' || b->path[n] == '/')) {
+				log_err("jail %s: %s is bound in twice, or inside %s", name,
+					b->path, cfg->binds[k].path);
+				return -EINVAL;
+			}
+		}
+		if (!b->host || b->host[0] != '/' || stat(b->host, &st) < 0) {
+			int r = b->host && b->host[0] == '/' ? -errno : -EINVAL;
+			log_err("jail %s: %s: %s", name, b->host ? b->host : "(null)",
+				strerror(-r));
+			return r;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+			log_err("jail %s: %s is neither a file nor a directory", name, b->host);
+			return -EINVAL;
+		}
+		is_dir[i] = S_ISDIR(st.st_mode);
+		if (!b->writable &&
+		    (!(st.st_mode & S_IROTH) || (is_dir[i] && !(st.st_mode & S_IXOTH)))) {
+			log_err("jail %s: %s (mode %04o) is not readable by others, so not by "
+				"the jail's uid",
+				name, b->host, (unsigned)(st.st_mode & 07777));
+			return -EACCES;
+		}
+	}
+	if (geteuid() != 0) {
+		log_err("jail %s: needs root (namespaces, mounts, cgroups, a uid of its own)",
+			name);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Open the VMM and make sure the jail can run it. */
+static int jail_open_vmm(const struct jail_config *cfg)
+{
+	_cleanup_close_ int fd = open(cfg->vmm_path, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0) {
+		r = -errno;
+		log_err("jail %s: %s: %s", cfg->name, cfg->vmm_path, strerror(errno));
+		return r;
+	}
+	r = jail_elf_is_static(fd);
+	if (r <= 0) {
+		log_err("jail %s: %s: %s", cfg->name, cfg->vmm_path,
+			r == 0 ? "dynamically linked; the jail holds no libraries (use "
+				 "agentvm-vmm-static)"
+			       : "not a 64-bit ELF program");
+		return r == 0 ? -ENOEXEC : r;
+	}
+	return take_fd(&fd);
+}
+
+/* Wait (bounded) for the child's verdict: end of file on the error pipe
+ * means the VMM was executed. */
+static int jail_await(struct jail *j, int err_fd)
+{
+	struct jail_err e;
+	struct pollfd p = { .fd = err_fd, .events = POLLIN };
+	ssize_t n;
+	int r;
+
+	do
+		r = poll(&p, 1, JAIL_SETUP_TIMEOUT);
+	while (r < 0 && errno == EINTR);
+	if (r == 0) {
+		log_err("jail %s: set-up did not finish in %d s", j->name,
+			JAIL_SETUP_TIMEOUT / 1000);
+		return -ETIMEDOUT;
+	}
+	n = read(err_fd, &e, sizeof(e));
+	if (n == 0)
+		return 0;
+	if (n != (ssize_t)sizeof(e)) {
+		log_err("jail %s: set-up died without a word", j->name);
+		return -EIO;
+	}
+	e.what[sizeof(e.what) - 1] = '\0';
+	log_err("jail %s: %s: %s", j->name, e.what, strerror(e.err));
+	return e.err > 0 ? -e.err : -EIO;
+}
+
+static int jail_make_dirs(const struct jail_config *cfg, struct jail *j)
+{
+	snprintf(j->dir, sizeof(j->dir), "%s", cfg->dir);
+	snprintf(j->root, sizeof(j->root), "%s/root", cfg->dir);
+	snprintf(j->run, sizeof(j->run), "%s/run", cfg->dir);
+	if (mkdir(j->dir, 0700) < 0) {
+		int r = -errno;
+		log_err("jail %s: %s: %s", j->name, j->dir,
+			errno == EEXIST ? "exists already" : strerror(errno));
+		return r;
+	}
+	j->made_dir = 1;
+	if (mkdir(j->root, 0755) < 0)
+		goto fail;
+	j->made_root = 1;
+	if (mkdir(j->run, 0700) < 0)
+		goto fail;
+	j->made_run = 1;
+	return 0;
+fail:
+	log_err("jail %s: mkdir in %s: %s", j->name, j->dir, strerror(errno));
+	return -errno;
+}
+
+/* Hand the run directory and the writable binds to the jail's uid. */
+static int jail_give_files(const struct jail_config *cfg, struct jail *j)
+{
+	if (chown(j->run, j->uid, j->gid) < 0) {
+		int r = -errno;
+		log_err("jail %s: chown %s: %s", j->name, j->run, strerror(errno));
+		return r;
+	}
+	for (int i = 0; i < cfg->nbinds; i++) {
+		if (!cfg->binds[i].writable)
+			continue;
+		if (chown(cfg->binds[i].host, j->uid, j->gid) < 0) {
+			int r = -errno;
+			log_err("jail %s: chown %s: %s", j->name, cfg->binds[i].host,
+				strerror(errno));
+			return r;
+		}
+	}
+	return 0;
+}
+
+int jail_spawn_vmm(const struct jail_config *cfg, struct jail **out)
+{
+	const char *debug = getenv("AGENTVM_DEBUG");
+	char *envp[] = { "PATH=/", debug && *debug && strcmp(debug, "0") ? "AGENTVM_DEBUG=1" : NULL,
+			 NULL };
+	char *argv[JAIL_MAX_ARGS + 2];
+	struct jail_child a = { .cfg = cfg, .argv = argv, .envp = envp };
+	int sync[2] = { -1, -1 }, err[2] = { -1, -1 };
+	_cleanup_close_ int vmm_fd = -1;
+	void *stack = MAP_FAILED;
+	struct jail *j;
+	int nargs = 0, pidfd = -1, r;
+	pid_t pid;
+
+	*out = NULL;
+	r = jail_check(cfg, a.is_dir);
+	if (r < 0)
+		return r;
+	argv[nargs++] = "agentvm-vmm";
+	for (const char *const *p = cfg->args; *p; p++) {
+		if (nargs > JAIL_MAX_ARGS) {
+			log_err("jail %s: more than %d VMM arguments", cfg->name, JAIL_MAX_ARGS);
+			return -E2BIG;
+		}
+		argv[nargs++] = (char *)*p;
+	}
+	argv[nargs] = NULL;
+	vmm_fd = jail_open_vmm(cfg);
+	if (vmm_fd < 0)
+		return vmm_fd;
+
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->pidfd = j->uid_lock_fd = -1;
+	snprintf(j->name, sizeof(j->name), "%s", cfg->name);
+	r = jail_make_dirs(cfg, j);
+	if (r < 0)
+		goto fail;
+	r = jail_pick_uid(cfg, j);
+	if (r < 0)
+		goto fail;
+	r = jail_give_files(cfg, j);
+	if (r < 0)
+		goto fail;
+	r = cgroup_new(cfg->name, &cfg->limits, &j->cg);
+	if (r < 0)
+		goto fail;
+	/* A socket pair, so that a write to a child that died is EPIPE, not SIGPIPE. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0 ||
+	    pipe2(err, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	stack = mmap(NULL, JAIL_STACK, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	a.j = j;
+	a.sync_fd = sync[0];
+	a.err_fd = err[1];
+	a.vmm_fd = vmm_fd;
+	a.pvm = access(JAIL_PVM_MARKER, F_OK) == 0;
+	pid = clone(jail_child_main, (char *)stack + JAIL_STACK,
+		    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+			    CLONE_PIDFD | SIGCHLD,
+		    &a, &pidfd);
+	if (pid < 0) {
+		r = -errno;
+		log_err("jail %s: clone: %s", cfg->name, strerror(errno));
+		goto fail;
+	}
+	j->pid = pid;
+	j->pidfd = pidfd;
+	close(sync[0]);
+	close(err[1]);
+	sync[0] = err[1] = -1;
+	r = cgroup_add_pid(j->cg, pid);
+	if (r < 0)
+		goto fail;
+	if (send(sync[1], "g", 1, MSG_NOSIGNAL) != 1) {
+		r = -errno;
+		goto fail;
+	}
+	r = jail_await(j, err[0]);
+	if (r < 0)
+		goto fail;
+	log_debug("jail %s: agentvm-vmm is pid %d, uid %u, in %s", j->name, (int)pid,
+		  (unsigned)j->uid, j->dir);
+	*out = j;
+	j = NULL;
+	r = 0;
+fail:
+	if (stack != MAP_FAILED)
+		munmap(stack, JAIL_STACK);
+	for (int i = 0; i < 2; i++) {
+		if (sync[i] >= 0)
+			close(sync[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
+	jail_free(j);
+	return r;
+}
+
+pid_t jail_pid(const struct jail *j)
+{
+	return j->pid;
+}
+
+int jail_pidfd(const struct jail *j)
+{
+	return j->pidfd;
+}
+
+uid_t jail_uid(const struct jail *j)
+{
+	return j->uid;
+}
+
+const char *jail_run_dir(const struct jail *j)
+{
+	return j->run;
+}
+
+int jail_wait(struct jail *j, int *status)
+{
+	siginfo_t si;
+
+	if (j->pidfd < 0 || j->reaped)
+		return -ECHILD;
+	memset(&si, 0, sizeof(si));
+	while (waitid(P_PIDFD, (id_t)j->pidfd, &si, WEXITED) < 0)
+		if (errno != EINTR)
+			return -errno;
+	j->reaped = 1;
+	if (si.si_code == CLD_EXITED)
+		*status = (si.si_status & 0xff) << 8;
+	else
+		*status = (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+	return 0;
+}
+
+/* Remove what the VMM left in the run directory (its sockets), then it. */
+static void jail_clean_run(struct jail *j)
+{
+	DIR *d = opendir(j->run);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno == EISDIR)
+			unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+	}
+	if (d)
+		closedir(d);
+	if (rmdir(j->run) < 0)
+		log_warn("jail %s: cannot remove %s: %s", j->name, j->run, strerror(errno));
+}
+
+void jail_free(struct jail *j)
+{
+	int status;
+
+	if (!j)
+		return;
+	if (j->pidfd >= 0) {
+		if (!j->reaped) {
+			syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL, 0);
+			jail_wait(j, &status);
+		}
+		close(j->pidfd);
+	}
+	if (j->cg) {
+		cgroup_kill(j->cg);
+		cgroup_free(j->cg);
+	}
+	if (j->made_run)
+		jail_clean_run(j);
+	if (j->made_root && rmdir(j->root) < 0)
+		log_warn("jail %s: cannot remove %s: %s", j->name, j->root, strerror(errno));
+	if (j->made_dir && rmdir(j->dir) < 0)
+		log_warn("jail %s: cannot remove %s: %s", j->name, j->dir, strerror(errno));
+	/* The lock file stays: removing it would race with the next locker. */
+	if (j->uid_lock_fd >= 0)
+		close(j->uid_lock_fd);
+	free(j);
+}
