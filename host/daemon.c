@@ -171,7 +171,7 @@ int daemon_spawn(struct daemon *d, void *(*fn)(void *), void *arg)
 
 /* --- clients -------------------------------------------------------------------- */
 
-static void client_free(struct client *c)
+static void daemon_client_free(struct client *c)
 {
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->drained);
@@ -180,14 +180,14 @@ static void client_free(struct client *c)
 	free(c);
 }
 
-void client_unref(struct client *c)
+void daemon_client_unref(struct client *c)
 {
 	if (--c->refs == 0)
-		client_free(c);
+		daemon_client_free(c);
 }
 
 /* Write what the socket takes; c->lock held. */
-static void client_flush_locked(struct client *c)
+static void daemon_client_flush_locked(struct client *c)
 {
 	while (!c->closed && c->out_off < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
@@ -215,7 +215,7 @@ static void client_flush_locked(struct client *c)
 		pthread_cond_broadcast(&c->drained);
 }
 
-void client_send(struct client *c, struct json_object *msg)
+void daemon_client_send(struct client *c, struct json_object *msg)
 {
 	char *line;
 	size_t len;
@@ -250,7 +250,7 @@ void client_send(struct client *c, struct json_object *msg)
 		}
 		memcpy(c->out + c->out_len, line, len);
 		c->out_len += len;
-		client_flush_locked(c);
+		daemon_client_flush_locked(c);
 		if (c->out_off < c->out_len && !c->want_out) {
 			c->want_out = true;
 			wake = true;
@@ -262,7 +262,7 @@ void client_send(struct client *c, struct json_object *msg)
 		daemon_wake(c->d);
 }
 
-bool client_wait_drained(struct client *c)
+bool daemon_client_wait_drained(struct client *c)
 {
 	bool open;
 
@@ -282,7 +282,7 @@ bool client_wait_drained(struct client *c)
 	return open;
 }
 
-static size_t client_pending(struct client *c)
+static size_t daemon_client_pending(struct client *c)
 {
 	pthread_mutex_lock(&c->lock);
 	size_t n = c->out_len - c->out_off;
@@ -290,7 +290,7 @@ static size_t client_pending(struct client *c)
 	return n;
 }
 
-static void client_arm(struct daemon *d, struct client *c)
+static void daemon_client_arm(struct daemon *d, struct client *c)
 {
 	struct epoll_event ev = { .data.u64 = (uint64_t)(uintptr_t)c };
 	bool want_out;
@@ -309,7 +309,7 @@ static void client_arm(struct daemon *d, struct client *c)
 
 /* Close c's socket and cancel its requests. The loop's reference is dropped
  * after the current batch of events (which may still name c). */
-static void client_close(struct daemon *d, struct client *c, const char *why)
+static void daemon_client_close(struct daemon *d, struct client *c, const char *why)
 {
 	pthread_mutex_lock(&d->lock);
 	pthread_mutex_lock(&c->lock);
@@ -319,6 +319,14 @@ static void client_close(struct daemon *d, struct client *c, const char *why)
 		return;
 	}
 	c->closed = true;
+	if (c->bad_lines > DAEMON_AUDIT_BAD_LINES) {
+		struct json_object *ex = json_object_new_object();
+		json_object_object_add(
+			ex, "suppressed",
+			json_object_new_int64(c->bad_lines - DAEMON_AUDIT_BAD_LINES));
+		audit_event(d->audit, "api.error", NULL, c->uid, c->pid, ex);
+		json_object_put(ex);
+	}
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
@@ -346,7 +354,7 @@ static void daemon_bury_clients(struct daemon *d)
 	while (d->graveyard) {
 		struct client *c = d->graveyard;
 		d->graveyard = c->next;
-		client_unref(c);
+		daemon_client_unref(c);
 	}
 	pthread_mutex_unlock(&d->lock);
 }
@@ -404,7 +412,7 @@ static void daemon_accept(struct daemon *d)
 		c->armed = ev.events;
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			close(fd);
-			client_free(c);
+			daemon_client_free(c);
 			continue;
 		}
 		pthread_mutex_lock(&d->lock);
@@ -416,6 +424,22 @@ static void daemon_accept(struct daemon *d)
 		metrics_gauge_set(d->metrics, "agentvm_clients", NULL, d->nclients);
 		pthread_mutex_unlock(&d->lock);
 	}
+}
+
+/* Audit a line that is not a request: the first few of each client one by
+ * one, the rest as a count when it goes (a client sending garbage must not
+ * turn into a flood of synced audit lines). */
+static void daemon_audit_bad_line(struct daemon *d, struct client *c, int code, size_t len)
+{
+	metrics_count(d->metrics, "agentvm_api_errors_total", api_error_name(code), 1);
+	if (c->bad_lines++ >= DAEMON_AUDIT_BAD_LINES)
+		return;
+	struct json_object *ex = json_object_new_object();
+	json_object_object_add(ex, "code", json_object_new_int(code));
+	json_object_object_add(ex, "error", json_object_new_string(api_error_name(code)));
+	json_object_object_add(ex, "bytes", json_object_new_int64((int64_t)len));
+	audit_event(d->audit, "api.error", NULL, c->uid, c->pid, ex);
+	json_object_put(ex);
 }
 
 static void daemon_handle_line(struct daemon *d, struct client *c, const char *line, size_t len)
@@ -430,15 +454,9 @@ static void daemon_handle_line(struct daemon *d, struct client *c, const char *l
 		return;
 	r = api_parse(line, len, &req, &reply);
 	if (r < 0) {
-		struct json_object *ex = json_object_new_object();
-		json_object_object_add(ex, "code", json_object_new_int(r));
-		json_object_object_add(ex, "error", json_object_new_string(api_error_name(r)));
-		json_object_object_add(ex, "bytes", json_object_new_int64((int64_t)len));
-		audit_event(d->audit, "api.error", NULL, c->uid, c->pid, ex);
-		json_object_put(ex);
-		metrics_count(d->metrics, "agentvm_api_errors_total", api_error_name(r), 1);
+		daemon_audit_bad_line(d, c, r, len);
 		if (reply)
-			client_send(c, reply);
+			daemon_client_send(c, reply);
 		return;
 	}
 	metrics_count(d->metrics, "agentvm_api_requests_total", req.m->name, 1);
@@ -459,7 +477,7 @@ static void daemon_client_read(struct daemon *d, struct client *c, uint32_t even
 				break;
 			char *nb = realloc(c->in, cap);
 			if (!nb) {
-				client_close(d, c, "out of memory");
+				daemon_client_close(d, c, "out of memory");
 				return;
 			}
 			c->in = nb;
@@ -498,10 +516,10 @@ static void daemon_client_read(struct daemon *d, struct client *c, uint32_t even
 			c->in_len = 0;
 		} else if (c->in_len > API_REQUEST_MAX) {
 			/* A line longer than any request may be: say so once, skip to its end. */
-			client_send(c, api_error(NULL, API_TOO_BIG,
-						 "request too long (at most 16 MiB a line)", NULL));
-			audit_event(d->audit, "api.error", NULL, c->uid, c->pid, NULL);
-			metrics_count(d->metrics, "agentvm_api_errors_total", "ETOOBIG", 1);
+			daemon_client_send(c, api_error(NULL, API_TOO_BIG,
+							"request too long (at most 16 MiB a line)",
+							NULL));
+			daemon_audit_bad_line(d, c, API_TOO_BIG, c->in_len);
 			c->discarding = true;
 			c->in_len = 0;
 		}
@@ -511,31 +529,32 @@ static void daemon_client_read(struct daemon *d, struct client *c, uint32_t even
 			c->in_cap = 0;
 		}
 		/* A client that does not read its replies stops being read. */
-		if (client_pending(c) > DAEMON_OUT_HIGH) {
+		if (daemon_client_pending(c) > DAEMON_OUT_HIGH) {
 			c->reading = false;
-			client_arm(d, c);
+			daemon_client_arm(d, c);
 		}
 	}
-	if ((events & (EPOLLHUP | EPOLLERR)) || (eof && c->nops == 0 && !client_pending(c))) {
-		client_close(d, c, "the client disconnected");
+	if ((events & (EPOLLHUP | EPOLLERR)) ||
+	    (eof && c->nops == 0 && !daemon_client_pending(c))) {
+		daemon_client_close(d, c, "the client disconnected");
 		return;
 	}
 	if (eof) {
 		/* Half-closed: finish what it asked for, then close. */
 		c->eof = true;
 		c->reading = false;
-		client_arm(d, c);
+		daemon_client_arm(d, c);
 	}
 }
 
 static void daemon_client_write(struct daemon *d, struct client *c)
 {
 	pthread_mutex_lock(&c->lock);
-	client_flush_locked(c);
+	daemon_client_flush_locked(c);
 	if (c->out_off == c->out_len)
 		c->want_out = false;
 	pthread_mutex_unlock(&c->lock);
-	client_arm(d, c);
+	daemon_client_arm(d, c);
 }
 
 /* After a wake-up or a tick: arm EPOLLOUT where output waits, resume reading
@@ -546,19 +565,19 @@ static void daemon_sweep_clients(struct daemon *d)
 
 	for (c = d->clients; c; c = next) {
 		next = c->next;
-		size_t pending = client_pending(c);
+		size_t pending = daemon_client_pending(c);
 		pthread_mutex_lock(&d->lock);
 		int nops = c->nops;
 		pthread_mutex_unlock(&d->lock);
 		if (c->eof) {
 			if (nops == 0 && pending == 0) {
-				client_close(d, c, "the client disconnected");
+				daemon_client_close(d, c, "the client disconnected");
 				continue;
 			}
 		} else if (!c->reading && pending < DAEMON_OUT_LOW) {
 			c->reading = true;
 		}
-		client_arm(d, c);
+		daemon_client_arm(d, c);
 	}
 }
 
@@ -798,7 +817,7 @@ static void daemon_stop(struct daemon *d)
 		pthread_mutex_unlock(&d->lock);
 	}
 	while (d->clients)
-		client_close(d, d->clients, "the daemon is stopping");
+		daemon_client_close(d, d->clients, "the daemon is stopping");
 	daemon_bury_clients(d);
 	/* What is left (sandboxes kept for the next start) is freed here. */
 	pthread_mutex_lock(&d->lock);

@@ -39,6 +39,8 @@ struct metrics;
 #define DAEMON_HELLO_MS	      30000
 #define DAEMON_FS_TIMEOUT_MS  60000
 #define DAEMON_EXEC_GRACE_MS  10000
+/* Lines that are not requests, audited one by one per client; then counted. */
+#define DAEMON_AUDIT_BAD_LINES 16
 
 enum sandbox_state {
 	SB_CREATING,
@@ -87,10 +89,11 @@ struct client {
 	/* Input: main thread only. */
 	char *in;
 	size_t in_len, in_cap;
-	bool discarding; /* inside an oversized line: drop until '\n' */
-	bool reading;	 /* want EPOLLIN */
-	bool eof;	 /* the client shut down its side: close once its requests are done */
-	uint32_t armed;	 /* events registered in epoll */
+	bool discarding;   /* inside an oversized line: drop until '\n' */
+	int64_t bad_lines; /* lines that were not requests */
+	bool reading;	   /* want EPOLLIN */
+	bool eof;	   /* the client shut down its side: close once its requests are done */
+	uint32_t armed;	   /* events registered in epoll */
 	/* Output: under lock. */
 	pthread_mutex_t lock;
 	pthread_cond_t drained;
@@ -155,10 +158,10 @@ void daemon_wake(struct daemon *d);
 /* Run fn(arg) on a new detached thread; -EAGAIN when it cannot. */
 int daemon_spawn(struct daemon *d, void *(*fn)(void *), void *arg);
 /* Queue one message (consumed) to c; dropped if c is closed. */
-void client_send(struct client *c, struct json_object *msg);
+void daemon_client_send(struct client *c, struct json_object *msg);
 /* Wait until c's queue is below DAEMON_OUT_LOW (or c closed). false if closed. */
-bool client_wait_drained(struct client *c);
-void client_unref(struct client *c); /* with d->lock held */
+bool daemon_client_wait_drained(struct client *c);
+void daemon_client_unref(struct client *c); /* with d->lock held */
 bool daemon_caller_privileged(struct daemon *d, uid_t uid);
 
 /* --- daemon_op.c: replies and the op life cycle -------------------------------- */

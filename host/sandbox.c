@@ -468,6 +468,7 @@ struct json_object *sandbox_describe_locked(struct daemon *d, struct sandbox *sb
 	json_object_object_add(o, "name", json_object_new_string(sb->name));
 	json_object_object_add(o, "template", json_object_new_string(sb->template_name));
 	json_object_object_add(o, "backend", json_object_new_string(sb->ops ? sb->ops->name : ""));
+	json_object_object_add(o, "instance", json_object_new_string(sb->backend_name));
 	json_object_object_add(o, "state", json_object_new_string(sandbox_state_name(sb->state)));
 	json_object_object_add(o, "pid", json_object_new_int(sb->pid));
 	json_object_object_add(o, "owner_uid", json_object_new_int64(sb->owner_uid));
