@@ -209,6 +209,17 @@ is "$code" 403 "the fourth connection passes connections_total 3"
 wait_lines "$tmp/audit2.log" 4
 is "$(aq "$tmp/audit2.log" 'L[-1]["reason"]')" quota_connections "audit: quota_connections"
 
+# --- the host's proxy is not there: the agent says so -------------------------------------
+AP3=$(free_port)
+"$build/agentvm-agent" --listen "unix:$tmp/agent3.sock" --egress "unix:$tmp/missing.sock" \
+	--egress-listen "127.0.0.1:$AP3" >"$tmp/agent3.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "egress proxy on" "$tmp/agent3.log" && break; sleep 0.05; done
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' -x "http://127.0.0.1:$AP3" "http://allowed.test:$P/ok")
+is "$code" 502 "no egress proxy on the host: the agent answers 502"
+grep -q "egress proxy is unreachable" "$tmp/body"
+ok $? "saying why"
+
 # --- the audit file as a whole ---------------------------------------------------------------
 sleep 0.3
 is "$(grep -c '' "$audit")" "$lines" "one audit line per connection ($lines)"
