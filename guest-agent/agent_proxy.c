@@ -120,6 +120,8 @@ static void proxy_conn_close(struct agent *a, struct proxy_conn *c)
 	agent_list_del(&c->link);
 	c->p->nconns--;
 	agent_list_add_tail(&c->p->dead, &c->dead_link);
+	if (c->p->lw.fd >= 0 && !c->p->lw.events)
+		agent_watch_set(a, &c->p->lw, EPOLLIN);
 }
 
 static void proxy_interest(struct agent *a, struct proxy_conn *c)
@@ -331,8 +333,11 @@ static void proxy_on_accept(struct agent *a, struct agent_watch *w, uint32_t eve
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			log_warn("egress proxy: accept: %s", strerror(errno));
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			/* Out of fds or memory: listen again once a connection closes. */
+			log_warn("egress proxy: accept: %s; pausing", strerror(errno));
+			agent_watch_set(a, &p->lw, 0);
+		}
 		return;
 	}
 }

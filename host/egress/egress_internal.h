@@ -69,6 +69,7 @@ struct egress_sandbox {
 	struct egress_policy *policy;
 	struct egress_stats stats;
 	int removed;
+	int paused; /* accept failed for want of resources: listening resumes next tick */
 };
 
 enum egress_state {

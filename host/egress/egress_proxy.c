@@ -155,7 +155,6 @@ static void egress_on_accept(struct egress *e, struct egress_watch *w, uint32_t 
 {
 	struct egress_sandbox *sb = egress_entry(w, struct egress_sandbox, lw);
 
-	(void)e;
 	(void)events;
 	for (int i = 0; i < EGRESS_ACCEPT_BURST; i++) {
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -166,8 +165,14 @@ static void egress_on_accept(struct egress *e, struct egress_watch *w, uint32_t 
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			log_warn("sandbox %s: egress accept: %s", sb->name, strerror(errno));
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			/* Out of fds or memory: stop accepting until the next tick
+			 * rather than spin on a listener that stays readable. */
+			log_warn("sandbox %s: egress accept: %s; pausing", sb->name,
+				 strerror(errno));
+			egress_watch_set(e, w, 0);
+			sb->paused = 1;
+		}
 		return;
 	}
 }
@@ -218,6 +223,8 @@ static void egress_tick(struct egress *e, uint64_t now)
 	for (s = e->sandboxes.next; s != &e->sandboxes; s = s->next) {
 		struct egress_sandbox *sb = egress_entry(s, struct egress_sandbox, link);
 
+		if (sb->paused && egress_watch_set(e, &sb->lw, EPOLLIN) == 0)
+			sb->paused = 0;
 		for (l = sb->conns.next; l != &sb->conns; l = next) {
 			next = l->next;
 			egress_conn_tick(egress_entry(l, struct egress_conn, link), now);
