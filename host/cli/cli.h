@@ -2,6 +2,7 @@
 #ifndef AGENTVM_HOST_CLI_CLI_H
 #define AGENTVM_HOST_CLI_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,11 @@ void cli_print_json(struct json_object *o);
 void cli_format_size(int64_t bytes, char *out, size_t len);
 /* "3s", "5m", "2h", "4d" */
 void cli_format_age(double seconds, char *out, size_t len);
+/* Run sandbox.exec with params (consumed), output to our stdout/stderr, and
+ * set *status to the exit status for it (errors reported on stderr). 0, or
+ * -EINTR when interrupted (see client_set_interrupt), or -errno. */
+int cli_exec_call(struct client_conn *c, struct json_object *params, const char *cmd0, bool json,
+		  int *status);
 /* The exit status for an exec result from agentvmd (see `agentvm run`). */
 int cli_exec_status(struct json_object *result);
 

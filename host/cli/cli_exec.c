@@ -104,11 +104,48 @@ static int cli_exec_read_stdin(char **out, size_t *len)
 	return 0;
 }
 
+int cli_exec_call(struct client_conn *c, struct json_object *params, const char *cmd0, bool json,
+		  int *status)
+{
+	struct json_object *res = NULL;
+	struct client_error e;
+	int r;
+
+	r = client_call(c, "sandbox.exec", params, &res, cli_exec_output, NULL, &e);
+	if (r == -EREMOTEIO && !strcmp(e.name, "EAGENT")) {
+		if (!strcmp(e.agent_code, "ENOENT")) {
+			fprintf(stderr, "agentvm: %s: command not found\n", cmd0);
+			*status = CLI_EXIT_NOTFOUND;
+		} else {
+			fprintf(stderr, "agentvm: %s: %s\n", cmd0, e.message);
+			*status = !strcmp(e.agent_code, "EACCES") ||
+						  !strcmp(e.agent_code, "ENOEXEC") ||
+						  !strcmp(e.agent_code, "EPERM") ||
+						  !strcmp(e.agent_code, "EISDIR")
+					  ? CLI_EXIT_NOEXEC
+					  : CLI_EXIT_INTERNAL;
+		}
+		return 0;
+	}
+	if (r == -EINTR)
+		return r;
+	if (r < 0) {
+		*status = cli_client_fail("exec", r, &e);
+		return r;
+	}
+	if (json)
+		cli_print_json(res);
+	*status = cli_exec_status(res);
+	if (*status == CLI_EXIT_TIMEOUT)
+		fprintf(stderr, "agentvm: %s: timed out\n", cmd0);
+	json_object_put(res);
+	return 0;
+}
+
 int cli_exec_main(int argc, char **argv)
 {
-	struct json_object *p = json_object_new_object(), *env = NULL, *res = NULL;
+	struct json_object *p = json_object_new_object(), *env = NULL;
 	struct client_conn *c = NULL;
-	struct client_error e;
 	bool interactive = false, json = false;
 	int opt, status = CLI_EXIT_USAGE, r;
 	uint64_t ms;
@@ -214,36 +251,10 @@ int cli_exec_main(int argc, char **argv)
 	status = CLI_EXIT_INTERNAL;
 	if (cli_client_connect("exec", &c) < 0)
 		goto out;
-	r = client_call(c, "sandbox.exec", json_object_get(p), &res, cli_exec_output, NULL, &e);
-	if (r == -EREMOTEIO && !strcmp(e.name, "EAGENT")) {
-		const char *cmd = argv[optind];
-		if (!strcmp(e.agent_code, "ENOENT")) {
-			fprintf(stderr, "agentvm: %s: command not found\n", cmd);
-			status = CLI_EXIT_NOTFOUND;
-		} else {
-			fprintf(stderr, "agentvm: %s: %s\n", cmd, e.message);
-			status = !strcmp(e.agent_code, "EACCES") ||
-						 !strcmp(e.agent_code, "ENOEXEC") ||
-						 !strcmp(e.agent_code, "EPERM") ||
-						 !strcmp(e.agent_code, "EISDIR")
-					 ? CLI_EXIT_NOEXEC
-					 : CLI_EXIT_INTERNAL;
-		}
-		goto out;
-	}
-	if (r < 0) {
-		status = cli_client_fail("exec", r, &e);
-		goto out;
-	}
-	if (json)
-		cli_print_json(res);
-	status = cli_exec_status(res);
-	if (status == CLI_EXIT_TIMEOUT)
-		fprintf(stderr, "agentvm: %s: timed out\n", argv[optind]);
+	cli_exec_call(c, json_object_get(p), argv[optind], json, &status);
 out:
 	json_object_put(env);
 	json_object_put(p);
-	json_object_put(res);
 	client_close(c);
 	return status;
 }

@@ -1,18 +1,23 @@
 /* agentvm run: one command in a fresh sandbox, output streamed, exit status
- * passed through, sandbox destroyed. No daemon: the controller is embedded. */
+ * passed through, sandbox destroyed. When agentvmd answers (and no --image or
+ * -i asks for more than it offers) the sandbox comes from it; otherwise the
+ * controller is embedded. */
 #include "host/cli/cli.h"
 
 #include "common/log.h"
+#include "host/client.h"
 #include "host/controller.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CLI_RUN_MAX_ENV 256
@@ -38,11 +43,15 @@ static const char cli_run_usage[] =
 	"  -u, --user UID        run as this numeric user id (default: 0)\n"
 	"  -i, --interactive     pass our standard input to the command\n"
 	"  --name NAME           name the sandbox (default: run-<random>)\n"
+	"  --template NAME       with agentvmd: the template to start from (default: default)\n"
+	"  --no-daemon           use the embedded controller even when agentvmd runs\n"
 	"  -h, --help            show this help\n"
 	"\n"
 	"Exit status: the command's own; 128+N if signal N ended it; 124 on timeout;\n"
 	"126 if it cannot be executed; 127 if it is not found; 125 if agentvm failed;\n"
 	"2 for bad options.\n"
+	"With agentvmd running (AGENTVMD_SOCKET, or its default socket), the sandbox comes\n"
+	"from it (its warm pool) unless --image, -i or --no-daemon is given.\n"
 	"Environment: AGENTVM_LIBEXEC (where agentvm-agent, agentvm-vmm and guests/ are;\n"
 	"default: the directory of this program), AGENTVM_IMAGES (the image scripts; default:\n"
 	"<libexec>/../images), AGENTVM_RUN_DIR (sandbox state; default /run/agentvm),\n"
@@ -57,6 +66,8 @@ enum {
 	OPT_PIDS,
 	OPT_TIMEOUT,
 	OPT_NAME,
+	OPT_TEMPLATE,
+	OPT_NO_DAEMON,
 };
 
 static const struct option cli_run_opts[] = {
@@ -68,6 +79,8 @@ static const struct option cli_run_opts[] = {
 	{ "pids", required_argument, NULL, OPT_PIDS },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "name", required_argument, NULL, OPT_NAME },
+	{ "template", required_argument, NULL, OPT_TEMPLATE },
+	{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
 	{ "env", required_argument, NULL, 'e' },
 	{ "workdir", required_argument, NULL, 'w' },
 	{ "user", required_argument, NULL, 'u' },
@@ -88,6 +101,9 @@ struct cli_run_args {
 	int64_t uid;
 	int interactive;
 	char **cmd;
+	const char *template_name;
+	int no_daemon;
+	int image_given;
 };
 
 /* 0, or the exit status to leave with (help: 0 after printing). */
@@ -108,6 +124,7 @@ static int cli_run_parse(int argc, char **argv, struct cli_run_args *a, int *don
 			if (!*optarg)
 				return cli_usage_error("run", "--image needs a name or a path");
 			a->image = optarg;
+			a->image_given = 1;
 			break;
 		case OPT_ISOLATION:
 			if (strcmp(optarg, "auto") && strcmp(optarg, "microvm") &&
@@ -162,6 +179,17 @@ static int cli_run_parse(int argc, char **argv, struct cli_run_args *a, int *don
 					BACKEND_NAME_MAX, optarg);
 			a->name = optarg;
 			break;
+		case OPT_TEMPLATE:
+			if (!backend_name_valid(optarg))
+				return cli_usage_error("run",
+						       "--template wants a template name, not "
+						       "'%s'",
+						       optarg);
+			a->template_name = optarg;
+			break;
+		case OPT_NO_DAEMON:
+			a->no_daemon = 1;
+			break;
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=')
 				return cli_usage_error("run", "--env wants KEY=VALUE, not '%s'",
@@ -209,6 +237,111 @@ static int cli_run_parse(int argc, char **argv, struct cli_run_args *a, int *don
 	return 0;
 }
 
+static volatile sig_atomic_t cli_run_signal;
+
+static void cli_run_on_signal(int signo)
+{
+	cli_run_signal = signo;
+}
+
+/* Destroy the sandbox name (on a fresh connection when c was interrupted). */
+static void cli_run_daemon_destroy(struct client_conn *c, const char *name)
+{
+	struct client_conn *fresh = NULL;
+	struct json_object *p = json_object_new_object();
+
+	if (cli_run_signal && client_connect(NULL, &fresh) == 0)
+		c = fresh;
+	json_object_object_add(p, "sandbox", json_object_new_string(name));
+	client_call(c, "sandbox.destroy", p, NULL, NULL, NULL, NULL);
+	client_close(fresh);
+}
+
+/* The run through agentvmd: create, exec with streamed output, destroy. */
+static int cli_run_daemon(struct cli_run_args *a, struct client_conn *c)
+{
+	struct json_object *p = json_object_new_object(), *lim = json_object_new_object();
+	struct sigaction sa = { .sa_handler = cli_run_on_signal };
+	struct client_error e;
+	char name[BACKEND_NAME_MAX + 1];
+	int status = CLI_EXIT_INTERNAL, r;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	client_set_interrupt(c, &cli_run_signal);
+	if (a->name) {
+		snprintf(name, sizeof(name), "%s", a->name);
+	} else {
+		unsigned v = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+		snprintf(name, sizeof(name), "run-%08x", v);
+	}
+	json_object_object_add(p, "name", json_object_new_string(name));
+	if (a->template_name)
+		json_object_object_add(p, "template", json_object_new_string(a->template_name));
+	if (strcmp(a->isolation, "auto") != 0)
+		json_object_object_add(p, "isolation", json_object_new_string(a->isolation));
+	if (a->limits.mem_bytes)
+		json_object_object_add(lim, "mem_bytes",
+				       json_object_new_int64((int64_t)a->limits.mem_bytes));
+	if (a->limits.cpu_millis)
+		json_object_object_add(lim, "cpus",
+				       json_object_new_double(a->limits.cpu_millis / 1000.0));
+	if (a->limits.pids_max)
+		json_object_object_add(lim, "pids",
+				       json_object_new_int64((int64_t)a->limits.pids_max));
+	if (a->limits.disk_bytes)
+		json_object_object_add(lim, "disk_bytes",
+				       json_object_new_int64((int64_t)a->limits.disk_bytes));
+	if (json_object_object_length(lim))
+		json_object_object_add(p, "limits", json_object_get(lim));
+	/* A safety net: a run whose agentvm is killed outright is reclaimed. */
+	json_object_object_add(p, "idle_ttl", json_object_new_int(600));
+	r = client_call(c, "sandbox.create", p, NULL, NULL, NULL, &e);
+	p = NULL;
+	if (r < 0) {
+		if (r == -EINTR) {
+			cli_run_daemon_destroy(c, name);
+			status = CLI_EXIT_SIGNALLED + (int)cli_run_signal;
+		} else {
+			cli_client_fail("run", r, &e);
+		}
+		goto out;
+	}
+	struct json_object *x = json_object_new_object(), *av = json_object_new_array();
+	json_object_object_add(x, "sandbox", json_object_new_string(name));
+	for (char **arg = a->cmd; *arg; arg++)
+		json_object_array_add(av, json_object_new_string(*arg));
+	json_object_object_add(x, "argv", av);
+	if (a->nenv) {
+		struct json_object *env = json_object_new_object();
+		for (int i = 0; i < a->nenv; i++) {
+			const char *eq = strchr(a->env[i], '=');
+			char key[4096];
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - a->env[i]), a->env[i]);
+			json_object_object_add(env, key, json_object_new_string(eq + 1));
+		}
+		json_object_object_add(x, "env", env);
+	}
+	if (a->workdir)
+		json_object_object_add(x, "cwd", json_object_new_string(a->workdir));
+	if (a->uid >= 0)
+		json_object_object_add(x, "uid", json_object_new_int64(a->uid));
+	if (a->timeout_ms)
+		json_object_object_add(x, "timeout",
+				       json_object_new_double(a->timeout_ms / 1000.0));
+	r = cli_exec_call(c, x, a->cmd[0], false, &status);
+	if (r == -EINTR)
+		status = CLI_EXIT_SIGNALLED + (int)cli_run_signal;
+	cli_run_daemon_destroy(c, name);
+out:
+	json_object_put(p);
+	json_object_put(lim);
+	client_close(c);
+	return status;
+}
+
 int cli_run_main(int argc, char **argv)
 {
 	struct cli_run_args a;
@@ -224,6 +357,18 @@ int cli_run_main(int argc, char **argv)
 	r = cli_run_parse(argc, argv, &a, &done);
 	if (r || done)
 		return r;
+	if (!a.no_daemon && !a.image_given && !a.interactive) {
+		struct client_conn *c;
+		if (client_connect(NULL, &c) == 0)
+			return cli_run_daemon(&a, c);
+	}
+	if (a.template_name) {
+		char sock[108];
+		client_socket_path(sock, sizeof(sock));
+		fprintf(stderr, "agentvm run: --template needs agentvmd, and none answers on %s\n",
+			sock);
+		return CLI_EXIT_INTERNAL;
+	}
 
 	/* Signals wait in a signalfd: while the sandbox starts they end the run
 	 * cleanly; while the command runs they are forwarded to it. */
