@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "host/audit.h"
 #include "host/cli/cli.h"
+#include "host/egress/egress_policy.h"
 #include "host/mcp/mcp_policy.h"
 #include "host/mcp/mcp_server.h"
 #include "host/mcp/mcp_tools.h"
@@ -366,6 +367,19 @@ int mcp_main(int argc, char **argv)
 		}
 	} else if (mcp_policy_new_default(&policy) < 0) {
 		return CLI_EXIT_INTERNAL;
+	}
+	/* The egress proxy must accept the same rules: say now if it would not.
+	 * (The sandboxes' egress is wired by the backends; see README.) */
+	{
+		struct egress_policy *ep = NULL;
+		r = mcp_policy_to_egress(policy, &ep, err, sizeof(err));
+		egress_policy_free(ep);
+		if (r < 0) {
+			fprintf(stderr, "agentvm mcp: policy %s: for the egress proxy: %s\n",
+				a.policy ? a.policy : "(built-in)", err);
+			mcp_policy_free(policy);
+			return CLI_EXIT_USAGE;
+		}
 	}
 	if (!a.audit) {
 		r = mcp_main_default_audit(audit_path_buf, sizeof(audit_path_buf));

@@ -2,6 +2,7 @@
 
 #include "common/cleanup.h"
 #include "host/cli/cli.h"
+#include "host/egress/egress_policy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -456,5 +457,59 @@ int mcp_policy_load(const char *path, struct mcp_policy **out, char *err, size_t
 	r = mcp_policy_parse(buf, got, out, inner, sizeof(inner));
 	if (r < 0)
 		mcp_policy_err(err, err_len, "policy %s: %s", path, inner);
+	return r;
+}
+
+int mcp_policy_to_egress(const struct mcp_policy *p, struct egress_policy **out, char *err,
+			 size_t err_len)
+{
+	struct json_object *o = json_object_new_object(), *dom = json_object_new_array(),
+			   *lit = json_object_new_array(), *rng = json_object_new_array(),
+			   *hosts = json_object_new_object();
+	int r;
+
+	*out = NULL;
+	if (!o || !dom || !lit || !rng || !hosts) {
+		json_object_put(o);
+		json_object_put(dom);
+		json_object_put(lit);
+		json_object_put(rng);
+		json_object_put(hosts);
+		return -ENOMEM;
+	}
+	json_object_object_add(o, "allow_domains", dom);
+	json_object_object_add(o, "allow_literals", lit);
+	json_object_object_add(o, "allow_ranges", rng);
+	json_object_object_add(o, "hosts", hosts);
+	if (!p->has_allowlist) {
+		/* Public hosts: names and addresses outside the denied ranges. */
+		json_object_array_add(dom, json_object_new_string("*"));
+		json_object_array_add(lit, json_object_new_string("0.0.0.0/0"));
+		json_object_array_add(lit, json_object_new_string("::/0"));
+	}
+	for (size_t i = 0; i < p->ndomains; i++) {
+		const char *d = p->domains[i];
+		struct in_addr a4;
+		struct in6_addr a6;
+		char cidr[80];
+		int v4 = inet_pton(AF_INET, d, &a4) == 1,
+		    v6 = !v4 && inet_pton(AF_INET6, d, &a6) == 1;
+
+		if (!v4 && !v6) {
+			json_object_array_add(dom, json_object_new_string(d));
+			if (strcmp(d, "localhost") == 0) {
+				json_object_object_add(hosts, "localhost",
+						       json_object_new_string("127.0.0.1"));
+				json_object_array_add(rng, json_object_new_string("127.0.0.1/32"));
+			}
+			continue;
+		}
+		snprintf(cidr, sizeof(cidr), "%s/%d", d, v4 ? 32 : 128);
+		json_object_array_add(lit, json_object_new_string(cidr));
+		if (mcp_policy_special(d))
+			json_object_array_add(rng, json_object_new_string(cidr));
+	}
+	r = egress_policy_from_json(o, out, err, err_len);
+	json_object_put(o);
 	return r;
 }

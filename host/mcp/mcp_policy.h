@@ -53,6 +53,16 @@ void mcp_policy_free(struct mcp_policy *p);
 int mcp_policy_host_allowed(const struct mcp_policy *p, const char *host, char *why,
 			    size_t why_len);
 
+struct egress_policy;
+/* The same rules for the egress proxy (host/egress/egress_policy.h), for
+ * the sandboxes' connections: the listed names become allow_domains ("*"
+ * without a list); listed IP addresses become allow_literals, and, when they
+ * are in a denied range, allow_ranges; "localhost" maps to 127.0.0.1.
+ * Ports and quotas keep the egress defaults (80 and 443, no quota). 0, or
+ * -EINVAL with the egress policy's complaint in err, or -ENOMEM. */
+int mcp_policy_to_egress(const struct mcp_policy *p, struct egress_policy **out, char *err,
+			 size_t err_len);
+
 /* Canonical form of a host or pattern ("*.Example.COM." -> "*.example.com").
  * -EINVAL if it is not a valid name, wildcard or IP literal. */
 int mcp_policy_normalize_domain(const char *in, char *out, size_t len);

@@ -2,6 +2,7 @@
  * naming the member, host normalisation and the allow decision. */
 #include "tests/unit/tap.h"
 
+#include "host/egress/egress_policy.h"
 #include "host/mcp/mcp_policy.h"
 
 #include <stdio.h>
@@ -27,6 +28,54 @@ static void bad(const char *text, const char *msg)
 	ok(!p && strstr(err, msg) != NULL, "refused: %s", msg);
 	if (p || !strstr(err, msg))
 		printf("#   got \"%s\"\n", err);
+	mcp_policy_free(p);
+}
+
+/* Would the egress proxy let host:port through (name or literal check, then
+ * the literal's address against the denied ranges)? */
+static int egress_allows(const struct egress_policy *e, const char *host, unsigned port)
+{
+	struct egress_host h;
+	char why[256];
+
+	if (egress_host_parse(host, strlen(host), &h) < 0)
+		return 0;
+	if (egress_policy_check_target(e, &h, port, why, sizeof(why)) != EGRESS_OK)
+		return 0;
+	if (h.kind != EGRESS_HOST_NAME &&
+	    egress_policy_check_addr(e, &h.addr, why, sizeof(why)) != EGRESS_OK)
+		return 0;
+	return 1;
+}
+
+static void test_egress(void)
+{
+	struct mcp_policy *p;
+	struct egress_policy *e = NULL;
+
+	mcp_policy_new_default(&p);
+	ok(mcp_policy_to_egress(p, &e, err, sizeof(err)) == 0, "the default policy converts (%s)",
+	   err);
+	ok(e && egress_allows(e, "example.com", 443) && egress_allows(e, "8.8.8.8", 80),
+	   "egress: public names and addresses pass without a list");
+	ok(e && !egress_allows(e, "127.0.0.1", 80) && !egress_allows(e, "169.254.169.254", 80) &&
+		   !egress_allows(e, "example.com", 22),
+	   "egress: special addresses and other ports do not");
+	egress_policy_free(e);
+	mcp_policy_free(p);
+
+	p = parse("{\"allowed_domains\":[\"example.com\",\"*.github.com\",\"127.0.0.1\","
+		  "\"8.8.4.4\",\"localhost\"]}");
+	e = NULL;
+	ok(p && mcp_policy_to_egress(p, &e, err, sizeof(err)) == 0, "a list converts (%s)", err);
+	ok(e && egress_allows(e, "example.com", 443) && egress_allows(e, "api.github.com", 443) &&
+		   egress_allows(e, "127.0.0.1", 80) && egress_allows(e, "8.8.4.4", 443) &&
+		   egress_allows(e, "localhost", 80),
+	   "egress: the listed names and addresses pass");
+	ok(e && !egress_allows(e, "other.org", 443) && !egress_allows(e, "github.com", 443) &&
+		   !egress_allows(e, "8.8.8.8", 443) && !egress_allows(e, "127.0.0.2", 80),
+	   "egress: nothing else does");
+	egress_policy_free(e);
 	mcp_policy_free(p);
 }
 
@@ -158,5 +207,6 @@ int main(void)
 	   "a missing file says so");
 	ok(mcp_policy_load("/tmp", &p, err, sizeof(err)) < 0 && strstr(err, "not a regular file"),
 	   "a directory is refused");
+	test_egress();
 	return done_testing();
 }
