@@ -304,13 +304,14 @@ static int jail_child_main(void *arg)
 		_exit(JAIL_CHILD_FAILED);
 	if (read(a->sync_fd, &b, 1) != 1)
 		_exit(JAIL_CHILD_FAILED);
-	umask(077);
+	umask(022); /* for the directories of the jail's root */
 	jail_setup_root(a);
 	if (sethostname(JAIL_HOSTNAME, strlen(JAIL_HOSTNAME)) < 0)
 		jail_fail(a, errno, "sethostname");
 	if (setsid() < 0)
 		jail_fail(a, errno, "setsid");
 	jail_setup_fds(a);
+	umask(077); /* what the VMM creates in /run is its own */
 	jail_setup_rlimits(a);
 	jail_drop_privileges(a);
 	/* A change of credentials clears the parent-death signal: set it again,
