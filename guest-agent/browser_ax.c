@@ -1,5 +1,7 @@
 #include "guest-agent/browser_ax.h"
 
+#include "common/json_util.h"
+
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -121,6 +123,18 @@ static void ax_buf_clean(struct ax_buf *b, size_t floor, int *space, const char 
 		*space = 0;
 		if (quote && (c == '"' || c == '\\'))
 			ax_buf_add(b, "\\", 1);
+		if (c >= 0x80) {
+			/* Whole, well-formed UTF-8 sequences only. */
+			size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+
+			if (len == 0 || i + len > cut || !json_util_utf8_valid(s + i, len)) {
+				ax_buf_str(b, "\xef\xbf\xbd"); /* U+FFFD */
+				continue;
+			}
+			ax_buf_add(b, s + i, len);
+			i += len - 1;
+			continue;
+		}
 		ax_buf_add(b, (const char *)&s[i], 1);
 	}
 	if (cut < n)

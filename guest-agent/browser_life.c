@@ -107,7 +107,6 @@ static void sess_on_err(struct agent *a, struct agent_watch *w, uint32_t events)
 		browser_session_unwatch(s, &s->proc.err_w);
 }
 
-
 static void sess_on_pid(struct agent *a, struct agent_watch *w, uint32_t events)
 {
 	struct browser_session *s = SESS_OF(w, proc.pid_w);
