@@ -748,6 +748,34 @@ int jail_wait(struct jail *j, int *status)
 	return 0;
 }
 
+int jail_oom_kills(const struct jail *j, uint64_t *n)
+{
+	struct cgroup_place pl;
+	char path[PATH_MAX], line[128];
+	unsigned long long v;
+	FILE *f;
+	int r = cgroup_locate(CGROUP_MEMORY, &pl);
+
+	if (r < 0)
+		return r;
+	/* cgroup_new() made it as agentvm/<name> below our own. */
+	if ((size_t)snprintf(path, sizeof(path), "%s/agentvm/%s/%s", pl.self_dir, j->name,
+			     pl.version == 1 ? "memory.oom_control" : "memory.events") >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	r = -ENOENT;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "oom_kill %llu", &v) == 1) {
+			*n = v;
+			r = 0;
+		}
+	fclose(f);
+	return r;
+}
+
 /* Remove what the VMM left in the run directory (its sockets), then it. */
 static void jail_clean_run(struct jail *j)
 {

@@ -74,6 +74,9 @@ int jail_pidfd(const struct jail *j);
 uid_t jail_uid(const struct jail *j);
 /* The host directory the jail sees as /run. */
 const char *jail_run_dir(const struct jail *j);
+/* How many processes the OOM killer of the jail's memory cgroup has killed
+ * (call before jail_free()). -ENOENT without a memory controller. */
+int jail_oom_kills(const struct jail *j, uint64_t *n);
 /* Wait for the VMM to exit; *status as waitpid() reports it. Once only. */
 int jail_wait(struct jail *j, int *status);
 /* Kill the VMM if it still runs, reap it, remove its cgroup and directory,

@@ -8,7 +8,8 @@
  *
  * --info FILE gets "pid P", "uid U", "gid G" and "run DIR" lines once the
  * VMM runs (written to FILE.tmp, then renamed). SIGINT and SIGTERM are
- * passed on to the VMM. */
+ * passed on to the VMM. When the OOM killer of the jail's cgroup ended the
+ * VMM, a line on stderr says so. */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -113,7 +114,7 @@ int main(int argc, char **argv)
 	const char *info = NULL;
 	struct jail *j = NULL;
 	sigset_t sigs;
-	uint64_t v;
+	uint64_t v, kills;
 	int c, r, status, sfd;
 
 	log_init("jailrun", NULL);
@@ -188,6 +189,11 @@ int main(int argc, char **argv)
 			syscall(SYS_pidfd_send_signal, jail_pidfd(j), (int)si.ssi_signo, NULL, 0);
 	}
 	r = jail_wait(j, &status);
+	if (r == 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+	    jail_oom_kills(j, &kills) == 0 && kills > 0)
+		log_err("the VMM ran out of memory: the OOM killer of its cgroup killed it (%llu "
+			"kill%s)",
+			(unsigned long long)kills, kills == 1 ? "" : "s");
 	jail_free(j);
 	if (r < 0) {
 		log_err("waiting for the VMM: %s", strerror(-r));
