@@ -36,6 +36,10 @@ struct audit_log {
 	enum audit_sync sync;
 	bool dirty; /* lines written since the last fdatasync */
 	int64_t last_sync_ns;
+	/* AUDIT_SYNC_BATCH: a thread that syncs what is dirty every 50 ms. */
+	pthread_t flusher;
+	pthread_cond_t wake;
+	bool flusher_running, stopping;
 };
 
 int audit_sha256_hex(const void *data, size_t n, char hex[65])
@@ -123,15 +127,20 @@ static int head_read_path(const char *path, uint64_t *seq, char hash[65])
 	return head_parse(buf, (size_t)n, seq, hash);
 }
 
-static void head_write(struct audit_log *log)
+static void head_write_at(struct audit_log *log, uint64_t seq, const char *prev)
 {
 	char buf[HEAD_LEN + 1];
 
 	if (log->head_fd < 0)
 		return;
-	snprintf(buf, sizeof(buf), "%020" PRIu64 " %s\n", log->seq, log->prev);
+	snprintf(buf, sizeof(buf), "%020" PRIu64 " %s\n", seq, prev);
 	if (pwrite(log->head_fd, buf, HEAD_LEN, 0) != HEAD_LEN)
 		log_warn("audit: cannot update %s.head: %m", log->path);
+}
+
+static void head_write(struct audit_log *log)
+{
+	head_write_at(log, log->seq, log->prev);
 }
 
 static int sync_locked(struct audit_log *log)
@@ -234,8 +243,9 @@ static int append_locked(struct audit_log *log, struct json_object *event)
 	log->seq++;
 	memcpy(log->prev, hex, 65);
 	log->dirty = true;
-	if (log->sync == AUDIT_SYNC_EVERY ||
-	    now_ns(CLOCK_MONOTONIC) - log->last_sync_ns >= BATCH_NS)
+	if (log->sync == AUDIT_SYNC_EVERY)
+		return sync_locked(log);
+	if (!log->flusher_running && now_ns(CLOCK_MONOTONIC) - log->last_sync_ns >= BATCH_NS)
 		return sync_locked(log);
 	return 0;
 }
@@ -288,6 +298,45 @@ int audit_sync(struct audit_log *log)
 	return r;
 }
 
+static void *audit_flusher(void *arg)
+{
+	struct audit_log *log = arg;
+
+	pthread_mutex_lock(&log->lock);
+	while (!log->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += BATCH_NS;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&log->wake, &log->lock, &ts);
+		/* fdatasync without the lock: appends go on meanwhile. */
+		if (log->dirty) {
+			/* The head may only name a line that is on disk: the last one
+			 * written before this fdatasync. */
+			uint64_t seq = log->seq;
+			char prev[65];
+			memcpy(prev, log->prev, sizeof(prev));
+			int fd = log->fd;
+			log->dirty = false;
+			pthread_mutex_unlock(&log->lock);
+			int r = fdatasync(fd);
+			pthread_mutex_lock(&log->lock);
+			if (r < 0) {
+				log_err("audit: fdatasync %s: %m", log->path);
+				log->dirty = true;
+			} else {
+				log->last_sync_ns = now_ns(CLOCK_MONOTONIC);
+				head_write_at(log, seq, prev);
+			}
+		}
+	}
+	pthread_mutex_unlock(&log->lock);
+	return NULL;
+}
+
 void audit_set_sync(struct audit_log *log, enum audit_sync mode)
 {
 	if (!log)
@@ -296,7 +345,22 @@ void audit_set_sync(struct audit_log *log, enum audit_sync mode)
 	log->sync = mode;
 	if (mode == AUDIT_SYNC_EVERY)
 		sync_locked(log);
+	bool start = mode == AUDIT_SYNC_BATCH && !log->flusher_running;
 	pthread_mutex_unlock(&log->lock);
+	if (start) {
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&log->wake, &ca);
+		pthread_condattr_destroy(&ca);
+		if (pthread_create(&log->flusher, NULL, audit_flusher, log) == 0) {
+			pthread_mutex_lock(&log->lock);
+			log->flusher_running = true;
+			pthread_mutex_unlock(&log->lock);
+		} else {
+			pthread_cond_destroy(&log->wake);
+		}
+	}
 }
 
 uint64_t audit_last_seq(struct audit_log *log)
@@ -497,6 +561,16 @@ void audit_close(struct audit_log *log)
 {
 	if (!log)
 		return;
+	pthread_mutex_lock(&log->lock);
+	bool flusher = log->flusher_running;
+	log->stopping = true;
+	if (flusher)
+		pthread_cond_signal(&log->wake);
+	pthread_mutex_unlock(&log->lock);
+	if (flusher) {
+		pthread_join(log->flusher, NULL);
+		pthread_cond_destroy(&log->wake);
+	}
 	pthread_mutex_lock(&log->lock);
 	sync_locked(log);
 	pthread_mutex_unlock(&log->lock);

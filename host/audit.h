@@ -12,10 +12,13 @@
  * A side file "<path>.head" holds the seq and SHA-256 of the last line written,
  * so removing lines at the end of the log is detected too.
  *
- * Durability: each line goes out with a single write() on an O_APPEND fd.
- * AUDIT_SYNC_EVERY (the default) fdatasync()s after every line; AUDIT_SYNC_BATCH
- * fdatasync()s at most every 50 ms (and on audit_sync() and audit_close()), so a
- * power loss may lose the last 50 ms of lines but never tears one.
+ * Durability: each line goes out with a single write() on an O_APPEND fd, so
+ * a crash of the process never loses or tears a line that audit_append
+ * returned for. AUDIT_SYNC_EVERY (the default) also fdatasync()s after every
+ * line before returning; AUDIT_SYNC_BATCH leaves that to a thread that
+ * fdatasync()s every 50 ms while there is something to sync (and to
+ * audit_sync() and audit_close()), so a power loss may lose the last 50 ms of
+ * lines, and appends do not wait for the disk.
  * All functions on one struct audit_log are thread-safe. */
 #ifndef AGENTVM_HOST_AUDIT_H
 #define AGENTVM_HOST_AUDIT_H

@@ -57,6 +57,7 @@ void daemon_config_defaults(struct daemon_config *c)
 	c->default_image = "minimal";
 	c->default_isolation = "auto";
 	c->default_pool = 2;
+	c->audit_batch = true;
 }
 
 void daemon_default_socket(char *out, size_t len)

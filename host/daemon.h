@@ -28,7 +28,7 @@ struct daemon_config {
 	const char *default_image;
 	const char *default_isolation;
 	int default_pool;     /* its warm pool size */
-	bool audit_batch;     /* fdatasync the audit log in batches, not per line */
+	bool audit_batch;     /* fdatasync the audit log every 50 ms, not per line */
 	bool cleanup_on_exit; /* destroy every sandbox on a clean stop */
 };
 
