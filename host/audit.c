@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,7 +354,13 @@ void audit_set_sync(struct audit_log *log, enum audit_sync mode)
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&log->wake, &ca);
 		pthread_condattr_destroy(&ca);
-		if (pthread_create(&log->flusher, NULL, audit_flusher, log) == 0) {
+		/* The flusher takes no signals: they belong to the program's own threads. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		int r = pthread_create(&log->flusher, NULL, audit_flusher, log);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (r == 0) {
 			pthread_mutex_lock(&log->lock);
 			log->flusher_running = true;
 			pthread_mutex_unlock(&log->lock);

@@ -673,6 +673,14 @@ static int daemon_setup(struct daemon *d, const struct daemon_config *cfg)
 
 	d->cfg = *cfg;
 	d->epfd = d->lfd = d->wakefd = d->sigfd = -1;
+	/* Blocked before any thread starts, so that every thread inherits it and
+	 * the signals wait in the loop's signalfd. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	d->next_serial = 1;
 	d->started_ms = daemon_wall_ms();
 	pthread_mutex_init(&d->lock, NULL);
@@ -736,12 +744,6 @@ static int daemon_setup(struct daemon *d, const struct daemon_config *cfg)
 	d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (d->epfd < 0 || d->wakefd < 0)
 		return -errno;
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	d->sigfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (d->sigfd < 0)
 		return -errno;
