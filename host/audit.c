@@ -35,7 +35,9 @@ struct audit_log {
 	uint64_t seq;  /* seq of the last line */
 	char prev[65]; /* SHA-256 of the last line */
 	enum audit_sync sync;
-	bool dirty; /* lines written since the last fdatasync */
+	bool dirty;	  /* lines written since the last fdatasync */
+	off_t known_size; /* the file's size after our last write: another process
+			   * appended when it differs */
 	int64_t last_sync_ns;
 	/* AUDIT_SYNC_BATCH: a thread that syncs what is dirty every 50 ms. */
 	pthread_t flusher;
@@ -217,7 +219,11 @@ static int line_build(struct audit_log *log, struct json_object *event, bool tru
 	return 0;
 }
 
-static int append_locked(struct audit_log *log, struct json_object *event)
+static int load_tail(struct audit_log *log, off_t *torn);
+
+/* Append one line; log->lock held, and the file lock (other processes may
+ * append to the same log). */
+static int append_chained(struct audit_log *log, struct json_object *event)
 {
 	_cleanup_free_ char *line = NULL;
 	size_t len;
@@ -241,6 +247,7 @@ static int append_locked(struct audit_log *log, struct json_object *event)
 		log_err("audit: write %s: %s", log->path, strerror(-r));
 		return r;
 	}
+	log->known_size += (off_t)len + 1;
 	log->seq++;
 	memcpy(log->prev, hex, 65);
 	log->dirty = true;
@@ -249,6 +256,36 @@ static int append_locked(struct audit_log *log, struct json_object *event)
 	if (!log->flusher_running && now_ns(CLOCK_MONOTONIC) - log->last_sync_ns >= BATCH_NS)
 		return sync_locked(log);
 	return 0;
+}
+
+/* Append with the file lock held; pick up lines other processes appended. */
+static int append_locked(struct audit_log *log, struct json_object *event)
+{
+	struct stat st;
+	off_t torn = 0;
+	int r;
+
+	while (flock(log->fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (fstat(log->fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (st.st_size != log->known_size) {
+		r = load_tail(log, &torn);
+		if (r < 0) {
+			log_err("audit: cannot read %s: %s", log->path, strerror(-r));
+			goto out;
+		}
+		if (torn)
+			log_warn("audit: %s: cut %lld bytes of a torn last line", log->path,
+				 (long long)torn);
+	}
+	r = append_chained(log, event);
+out:
+	flock(log->fd, LOCK_UN);
+	return r;
 }
 
 int audit_append(struct audit_log *log, struct json_object *event)
@@ -424,7 +461,7 @@ static uint64_t count_lines(int fd)
 }
 
 /* Load seq and prev from the last line of the file; cut a torn tail. */
-static int load_tail(struct audit_log *log, off_t *torn)
+static int load_tail_inner(struct audit_log *log, off_t *torn)
 {
 	struct stat st;
 	char last;
@@ -481,6 +518,22 @@ static int load_tail(struct audit_log *log, off_t *torn)
 	return 0;
 }
 
+/* Where the chain stands: seq and prev from the file's last line, and its size. */
+static int load_tail(struct audit_log *log, off_t *torn)
+{
+	struct stat st;
+
+	log->seq = 0;
+	memcpy(log->prev, ZERO_HASH, 65);
+	int r = load_tail_inner(log, torn);
+	if (r < 0)
+		return r;
+	if (fstat(log->fd, &st) < 0)
+		return -errno;
+	log->known_size = st.st_size;
+	return 0;
+}
+
 int audit_open(const char *path, struct audit_log **out)
 {
 	struct audit_log *log;
@@ -510,10 +563,13 @@ int audit_open(const char *path, struct audit_log **out)
 		log_err("audit: cannot open %s: %m", path);
 		goto fail;
 	}
-	if (flock(log->fd, LOCK_EX | LOCK_NB) < 0) {
-		r = -errno;
-		log_err("audit: %s is in use by another process", path);
-		goto fail_fd;
+	/* Other processes may append to the same log: each append takes the file
+	 * lock and first reads what they added. */
+	while (flock(log->fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			r = -errno;
+			goto fail_fd;
+		}
 	}
 	r = load_tail(log, &torn);
 	if (r < 0) {
@@ -532,7 +588,7 @@ int audit_open(const char *path, struct audit_log **out)
 		json_object_object_add(e, "type", json_object_new_string("audit.torn"));
 		json_object_object_add(e, "bytes", json_object_new_int64(torn));
 		log_warn("audit: %s: cut %lld bytes of a torn last line", path, (long long)torn);
-		append_locked(log, e);
+		append_chained(log, e);
 		json_object_put(e);
 	}
 	if (hr == 0 && (hseq > log->seq || (hseq == log->seq && strcmp(hhash, log->prev) != 0))) {
@@ -545,13 +601,14 @@ int audit_open(const char *path, struct audit_log **out)
 		log_err("audit: %s ends at seq %" PRIu64 " but its head records seq %" PRIu64
 			" (or another last line): the log was cut or edited",
 			path, log->seq, hseq);
-		append_locked(log, e);
+		append_chained(log, e);
 		json_object_put(e);
 	}
 	if (log->head_fd >= 0 && hr != 0 && !torn) {
 		log->dirty = true;
 		sync_locked(log);
 	}
+	flock(log->fd, LOCK_UN);
 	*out = log;
 	return 0;
 

@@ -19,7 +19,9 @@
  * fdatasync()s every 50 ms while there is something to sync (and to
  * audit_sync() and audit_close()), so a power loss may lose the last 50 ms of
  * lines, and appends do not wait for the disk.
- * All functions on one struct audit_log are thread-safe. */
+ * All functions on one struct audit_log are thread-safe, and several
+ * processes may append to one log: each append takes an flock on it and
+ * first picks up the lines the others added, so the chain stays one. */
 #ifndef AGENTVM_HOST_AUDIT_H
 #define AGENTVM_HOST_AUDIT_H
 

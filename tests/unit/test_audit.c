@@ -152,6 +152,24 @@ int main(void)
 	   "800 lines from 4 threads verify");
 	is(lines, 800, "800 lines");
 
+	/* Two writers (as two processes would be) on one log, interleaved. */
+	fresh_log(0);
+	struct audit_log *l1, *l2;
+	is(audit_open(path, &l1), 0, "first writer");
+	is(audit_open(path, &l2), 0, "second writer on the same log");
+	for (int i = 0; i < 10; i++) {
+		audit_event(l1, "exec", "one", -1, 0, NULL);
+		audit_event(l2, "exec", "two", -1, 0, NULL);
+		audit_event(l2, "exec", "two", -1, 0, NULL);
+	}
+	is((long)audit_last_seq(l1), 28, "each writer follows the other's lines");
+	is((long)audit_last_seq(l2), 30, "both ways");
+	audit_close(l1);
+	audit_close(l2);
+	is(audit_verify(path, &bad, &lines, err, sizeof(err)), 0,
+	   "interleaved writers keep one chain: %s", err);
+	is(lines, 30, "30 lines");
+
 	/* Edit a line in the middle. */
 	fresh_log(10);
 	l = read_lines(&n);
