@@ -115,30 +115,43 @@ static int mcp_browser_untrusted(struct mcp_call *c, const char *kind, const cha
 	return r;
 }
 
-/* The sandbox for a browser call, with a browser session open in it. */
-static int mcp_browser_session(struct mcp_call *c, struct mcp_sb **out)
+static struct json_object *mcp_browser_req(const char *op)
+{
+	struct json_object *req = json_object_new_object();
+
+	if (req)
+		json_object_object_add(req, "op", json_object_new_string(op));
+	return req;
+}
+
+/* The text of the result so far (malloc'd, or NULL), which is then emptied:
+ * to say an agent's error in our own words. */
+static char *mcp_browser_take_text(struct mcp_call *c)
+{
+	size_t n = json_object_array_length(c->content);
+	struct json_object *t = NULL;
+	char *s = NULL;
+
+	if (n &&
+	    json_object_object_get_ex(json_object_array_get_idx(c->content, n - 1), "text", &t))
+		s = strdup(json_object_get_string(t));
+	json_object_array_del_idx(c->content, 0, n);
+	c->is_error = 0;
+	return s;
+}
+
+/* Open our browser session in sb (a no-op when it is open). */
+static int mcp_browser_open(struct mcp_call *c, struct mcp_sb *sb)
 {
 	struct json_object *req, *res = NULL;
-	struct mcp_sb *sb;
-	char code[32];
+	char code[32], *msg;
 	int r;
 
-	*out = NULL;
-	r = mcp_sb_for_call(c, &sb);
-	if (r < 0)
-		return r;
-	if (!mcp_sb_has_capability(c->s, sb, "browser")) {
-		mcp_call_fail(c, MCP_BROWSER_UNAVAILABLE);
-		return -EOPNOTSUPP;
-	}
-	if (sb->browser_open) {
-		*out = sb;
+	if (sb->browser_open)
 		return 0;
-	}
-	req = json_object_new_object();
+	req = mcp_browser_req("browser.open");
 	if (!req)
 		return -ENOMEM;
-	json_object_object_add(req, "op", json_object_new_string("browser.open"));
 	json_object_object_add(req, "session", json_object_new_string(MCP_BROWSER_SESSION));
 	json_object_object_add(req, "allow_evaluate",
 			       json_object_new_boolean(c->s->cfg.policy->allow_evaluate));
@@ -146,19 +159,41 @@ static int mcp_browser_session(struct mcp_call *c, struct mcp_sb **out)
 			code, sizeof(code));
 	json_object_put(req);
 	json_object_put(res);
-	if (r == -EREMOTEIO && strcmp(code, "EUNKNOWNOP") == 0) {
-		/* An agent that does not know the browser ops. */
-		json_object_array_del_idx(c->content, 0, json_object_array_length(c->content));
-		mcp_call_fail(c, MCP_BROWSER_UNAVAILABLE);
-	} else if (r == -EREMOTEIO && strcmp(code, "EEXIST") == 0) {
+	if (r == -EREMOTEIO && strcmp(code, "EEXIST") == 0) {
 		/* Our session is open already (the agent kept it): use it. */
-		json_object_array_del_idx(c->content, 0, json_object_array_length(c->content));
-		c->is_error = 0;
+		free(mcp_browser_take_text(c));
 		r = 0;
+	} else if (r == -EREMOTEIO) {
+		msg = mcp_browser_take_text(c);
+		if (strcmp(code, "EUNKNOWNOP") == 0)
+			/* An agent without the browser ops. */
+			mcp_call_fail(c, MCP_BROWSER_UNAVAILABLE
+				      " (its agent has no browser operations)");
+		else if (strcmp(code, "ENOENT") == 0)
+			mcp_call_fail(c, MCP_BROWSER_UNAVAILABLE ": %s", msg ? msg : "");
+		else
+			mcp_call_fail(c, "could not start the browser: %s", msg ? msg : code);
+		free(msg);
 	}
 	if (r < 0)
 		return r;
 	sb->browser_open = 1;
+	return 0;
+}
+
+/* The sandbox for a browser call, with our browser session open in it. */
+static int mcp_browser_session(struct mcp_call *c, struct mcp_sb **out)
+{
+	struct mcp_sb *sb;
+	int r;
+
+	*out = NULL;
+	r = mcp_sb_for_call(c, &sb);
+	if (r < 0)
+		return r;
+	r = mcp_browser_open(c, sb);
+	if (r < 0)
+		return r;
 	*out = sb;
 	return 0;
 }
@@ -173,20 +208,29 @@ static int mcp_browser_op(struct mcp_call *c, struct mcp_sb *sb, struct json_obj
 	json_object_object_add(req, "session", json_object_new_string(MCP_BROWSER_SESSION));
 	r = mcp_sb_call(c, sb, req, MCP_BROWSER_TIMEOUT_MS + MCP_BROWSER_GRACE_MS, NULL, NULL, res,
 			code, sizeof(code));
-	/* A browser that crashed or was closed: the next call opens a new one. */
-	if (r == -EREMOTEIO && (strcmp(code, "ESRCH") == 0 || strcmp(code, "EBROWSER") == 0 ||
-				strcmp(code, "ENOENT") == 0))
+	if (r == -EREMOTEIO && strcmp(code, "ENOSESSION") == 0) {
+		/* The agent lost our session (closed behind our back): open a
+		 * new browser and try once more. */
+		free(mcp_browser_take_text(c));
+		sb->browser_open = 0;
+		r = mcp_browser_open(c, sb);
+		if (r < 0)
+			return r;
+		r = mcp_sb_call(c, sb, req, MCP_BROWSER_TIMEOUT_MS + MCP_BROWSER_GRACE_MS, NULL,
+				NULL, res, code, sizeof(code));
+	}
+	if (r == 0) {
+		/* Remember where the page is, to label later results. */
+		const char *url = mcp_browser_str(*res, mcp_browser_url_keys, NULL);
+		if (url && strlen(url) < 8192) {
+			free(sb->page_url);
+			sb->page_url = strdup(url);
+		}
+	}
+	/* A browser that died: the next call opens a new one. */
+	if (r == -EREMOTEIO && (strcmp(code, "EBROWSER") == 0 || strcmp(code, "ENOSESSION") == 0))
 		sb->browser_open = 0;
 	return r;
-}
-
-static struct json_object *mcp_browser_req(const char *op)
-{
-	struct json_object *req = json_object_new_object();
-
-	if (req)
-		json_object_object_add(req, "op", json_object_new_string(op));
-	return req;
 }
 
 /* Copy the element arguments (exactly one of ref and selector). */
@@ -266,10 +310,11 @@ static int mcp_tool_browser_snapshot(struct mcp_call *c)
 {
 	static const char *const text_keys[] = { "snapshot", "text", "tree", NULL };
 	struct json_object *req, *res = NULL, *v;
-	const char *text, *url;
+	const char *text, *url, *title;
 	struct mcp_sb *sb;
-	size_t len = 0;
-	int r;
+	size_t len = 0, tlen = 0;
+	char *all = NULL;
+	int r, n;
 
 	if (mcp_browser_session(c, &sb) < 0)
 		return 0;
@@ -283,18 +328,27 @@ static int mcp_tool_browser_snapshot(struct mcp_call *c)
 		return 0;
 	text = mcp_browser_str(res, text_keys, &len);
 	url = mcp_browser_str(res, mcp_browser_url_keys, NULL);
+	title = mcp_browser_str(res, mcp_browser_title_keys, &tlen);
 	if (!text) {
 		json_object_put(res);
 		return mcp_call_fail(c, "the agent's snapshot had no text"), 0;
 	}
 	if (len > MCP_BROWSER_SNAPSHOT_MAX)
 		len = MCP_BROWSER_SNAPSHOT_MAX;
-	r = mcp_browser_where(c, res, url);
-	if (r == 0)
-		r = mcp_browser_untrusted(c,
-					  "page snapshot (accessibility tree; [ref=eN] names "
-					  "elements for browser_click and browser_fill)",
-					  url, text, len);
+	if (tlen > 4096)
+		tlen = 4096;
+	/* Title and tree in one block: both are the page's words. */
+	n = asprintf(&all, "title: %.*s\n%.*s", (int)tlen, title ? title : "", (int)len, text);
+	if (n < 0) {
+		json_object_put(res);
+		return -ENOMEM;
+	}
+	r = mcp_browser_untrusted(
+		c,
+		"page snapshot (the title, then the accessibility tree; [ref=eN] "
+		"names elements for browser_click, browser_fill and browser_press)",
+		url, all, (size_t)n);
+	free(all);
 	if (r == 0 && json_object_object_get_ex(res, "truncated", &v) && json_object_get_boolean(v))
 		r = mcp_call_printf(c, "[the snapshot was cut at %u characters]",
 				    MCP_BROWSER_SNAPSHOT_MAX);
@@ -407,6 +461,8 @@ static int mcp_tool_browser_close(struct mcp_call *c)
 	json_object_put(req);
 	json_object_put(res);
 	sb->browser_open = 0;
+	free(sb->page_url);
+	sb->page_url = NULL;
 	if (r < 0)
 		return 0;
 	return mcp_call_printf(c, "browser closed");
@@ -431,6 +487,8 @@ static int mcp_tool_browser_evaluate(struct mcp_call *c)
 	if (r < 0)
 		return 0;
 	url = mcp_browser_str(res, mcp_browser_url_keys, NULL);
+	if (!url)
+		url = sb->page_url;
 	if (!json_object_object_get_ex(res, "value", &v) &&
 	    !json_object_object_get_ex(res, "result", &v))
 		v = NULL;

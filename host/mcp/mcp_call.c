@@ -154,6 +154,7 @@ static void mcp_sb_free(struct mcp_server *s, struct mcp_sb *sb)
 	free(sb->image);
 	free(sb->isolation);
 	free(sb->dead_reason);
+	free(sb->page_url);
 	free(sb);
 }
 
@@ -177,6 +178,8 @@ int mcp_sb_start(struct mcp_server *s, struct mcp_sb *sb, char *err, size_t len)
 	free(sb->dead_reason);
 	sb->dead_reason = NULL;
 	sb->browser_open = 0;
+	free(sb->page_url);
+	sb->page_url = NULL;
 	return 0;
 }
 
@@ -352,23 +355,6 @@ int mcp_sb_call(struct mcp_call *c, struct mcp_sb *sb, struct json_object *req, 
 	else
 		*result = json_object_get(reply); /* exec's terminal event */
 	json_object_put(reply);
-	return 0;
-}
-
-int mcp_sb_has_capability(struct mcp_server *s, struct mcp_sb *sb, const char *prefix)
-{
-	struct json_object *hello = sb->h ? s->cfg.ops->hello(sb->h) : NULL, *caps;
-	size_t n = strlen(prefix);
-
-	if (!hello || !json_object_object_get_ex(hello, "capabilities", &caps) ||
-	    !json_object_is_type(caps, json_type_array))
-		return 0;
-	for (size_t i = 0; i < json_object_array_length(caps); i++) {
-		struct json_object *e = json_object_array_get_idx(caps, i);
-		if (json_object_is_type(e, json_type_string) &&
-		    strncmp(json_object_get_string(e), prefix, n) == 0)
-			return 1;
-	}
 	return 0;
 }
 

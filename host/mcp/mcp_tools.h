@@ -25,6 +25,7 @@ struct mcp_sb {
 	int64_t expires_ms;  /* CLOCK_MONOTONIC; 0: never */
 	char *dead_reason;   /* why h went away, when it did */
 	int browser_open;    /* our browser session is open in it */
+	char *page_url;	     /* the browser's page as last reported (untrusted) */
 	struct mcp_sb *next;
 };
 
@@ -103,8 +104,6 @@ int mcp_sb_for_call(struct mcp_call *c, struct mcp_sb **sb);
 int mcp_sb_call(struct mcp_call *c, struct mcp_sb *sb, struct json_object *req, int timeout_ms,
 		mcp_backend_event_fn on_event, void *arg, struct json_object **result, char *code,
 		size_t code_len);
-/* Does the sandbox's agent offer an operation starting with prefix? */
-int mcp_sb_has_capability(struct mcp_server *s, struct mcp_sb *sb, const char *prefix);
 /* Start (or restart) sb's sandbox. 0, or -errno with the reason in err. */
 int mcp_sb_start(struct mcp_server *s, struct mcp_sb *sb, char *err, size_t len);
 /* A new sandbox, started and added to the session (id NULL: the next "sbN";
