@@ -171,8 +171,10 @@ FUZZ_SECONDS ?= 20
 test-fuzz: $(FUZZ_BINS)
 	$(if $(FUZZ_BINS),FUZZ_SECONDS=$(FUZZ_SECONDS) $(PROVE) tests/fuzz/run.t,@echo "no fuzz targets")
 
+# Every benchmark script prints `bench: <name> ours=<n> peer=<n> unit=<u>` lines.
+BENCH_SCRIPTS = tests/bench/run.sh $(filter-out tests/bench/run.sh,$(wildcard tests/bench/*_bench.sh))
 bench: deps all guests kernel
-	@tests/bench/run.sh
+	@rc=0; for s in $(BENCH_SCRIPTS); do $$s || rc=1; done; exit $$rc
 
 demo: deps all guests kernel
 	@scripts/demo.sh
