@@ -453,8 +453,17 @@ static void sess_on_event(struct browser_session *s, const struct browser_cdp_ms
 	if (strcmp(m->method, "Page.frameNavigated") == 0) {
 		struct json_object *fr = browser_cdp_obj(m->params, "frame");
 
-		if (fr && !browser_cdp_str(fr, "parentId"))
+		const char *loader = browser_cdp_str(fr, "loaderId");
+
+		if (fr && !browser_cdp_str(fr, "parentId")) {
 			browser_cdp_copy(fr, "id", s->frame_id, sizeof(s->frame_id));
+			/* A new document: node ids may start over in a new renderer,
+			 * so the old page's refs must not name its elements. */
+			if (loader && strcmp(loader, s->page_loader) != 0) {
+				snprintf(s->page_loader, sizeof(s->page_loader), "%s", loader);
+				s->nrefs = 0;
+			}
+		}
 	}
 	op = browser_session_head(s);
 	if (!op || !op->active)

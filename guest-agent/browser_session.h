@@ -70,7 +70,8 @@ struct browser_session {
 	uint64_t timer_at;
 	int allow_evaluate;
 	unsigned width, height;
-	uint32_t *refs; /* sorted backendDOMNodeIds handed out as refs */
+	char page_loader[BROWSER_ID_MAX]; /* the main frame's document; refs belong to it */
+	uint32_t *refs;			  /* sorted backendDOMNodeIds handed out as refs */
 	size_t nrefs, refs_cap;
 	int64_t probe_id; /* a liveness probe in flight, or 0 */
 	uint64_t probe_deadline;
