@@ -191,6 +191,15 @@ void backend_sandbox_log_tail(struct backend_sandbox *sb, int lines)
 		log_err("  | %s", line);
 }
 
+void backend_sandbox_release(struct backend_sandbox *sb)
+{
+	if (!sb)
+		return;
+	if (sb->ops->release)
+		sb->ops->release(sb->priv);
+	free(sb);
+}
+
 void backend_sandbox_free(struct backend_sandbox *sb)
 {
 	if (!sb)

@@ -61,6 +61,9 @@ struct backend_ops {
 	void (*remove_stale)(const char *name);
 	/* Optional: the pid of PID 1 (or of the VMM) on the host. */
 	int (*pid)(void *priv);
+	/* Optional: free priv but leave the (detached) sandbox running, for a
+	 * later adopt. */
+	void (*release)(void *priv);
 };
 
 struct backend_sandbox;
@@ -95,6 +98,9 @@ int backend_sandbox_adopt(const struct backend_ops *ops, const char *name,
 int backend_sandbox_pid(struct backend_sandbox *sb);
 /* The file PID 1's output goes to, or NULL. */
 const char *backend_sandbox_log_path(struct backend_sandbox *sb);
+/* Free sb but leave its detached sandbox running (for a later adopt).
+ * NULL-safe. */
+void backend_sandbox_release(struct backend_sandbox *sb);
 /* Stop and remove the sandbox, then free sb. NULL-safe. */
 void backend_sandbox_free(struct backend_sandbox *sb);
 

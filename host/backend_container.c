@@ -807,6 +807,18 @@ static void container_remove_stale(const char *name)
 	container_remove_state(dir);
 }
 
+static void container_release(void *priv)
+{
+	struct container *c = priv;
+
+	if (!c)
+		return;
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	cgroup_release(c->cg);
+	free(c);
+}
+
 static int container_pid(void *priv)
 {
 	return (int)((struct container *)priv)->pid;
@@ -843,4 +855,5 @@ const struct backend_ops backend_container_ops = {
 	.adopt = container_adopt,
 	.remove_stale = container_remove_stale,
 	.pid = container_pid,
+	.release = container_release,
 };

@@ -600,6 +600,11 @@ int cgroup_read_memory(struct cgroup *cg, uint64_t *bytes)
 	return -ENOENT;
 }
 
+void cgroup_release(struct cgroup *cg)
+{
+	free(cg);
+}
+
 void cgroup_free(struct cgroup *cg)
 {
 	if (!cg)

@@ -62,6 +62,8 @@ void cgroup_read_stats(struct cgroup *cg, struct cgroup_stats *out);
 /* The same for the cgroup "agentvm/<name>" below our own; -ENOENT if absent. */
 int cgroup_stats_by_name(const char *name, struct cgroup_stats *out);
 
+/* Free cg but leave its cgroups as they are (their sandbox lives on). NULL-safe. */
+void cgroup_release(struct cgroup *cg);
 /* Remove the directories (retrying briefly while they drain) and free cg. NULL-safe. */
 void cgroup_free(struct cgroup *cg);
 /* Remove the cgroups "agentvm/<name>" a sandbox whose owner died left behind,

@@ -828,8 +828,8 @@ static void daemon_stop(struct daemon *d)
 		struct sandbox *sb = d->sandboxes;
 		d->sandboxes = sb->next;
 		sandbox_unwatch_locked(d, sb);
-		/* The sandbox keeps running for the next start: its backend handle
-		 * (a pidfd and a few bytes) goes with this process. */
+		/* The sandbox keeps running for the next start to adopt. */
+		backend_sandbox_release(sb->bsb);
 		free(sb->metadata);
 		free(sb);
 	}

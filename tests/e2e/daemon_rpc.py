@@ -201,9 +201,23 @@ class Daemon:
         d = os.path.join(self.state, "run")
         return sorted(e for e in os.listdir(d) if not e.startswith(".")) if os.path.isdir(d) else []
 
+    def sanitizer_report(self):
+        """Lines of the daemon's log where a sanitizer complained (builds with SANITIZE)."""
+        try:
+            text = open(self.log, errors="replace").read()
+        except OSError:
+            return ""
+        if "Sanitizer" in text or "runtime error:" in text:
+            return text
+        return ""
+
     def cleanup(self):
         """Stop the daemon and remove every sandbox it left (by its run dirs)."""
         self.stop()
+        rep = self.sanitizer_report()
+        if rep:
+            ok(False, "agentvmd ran without sanitizer reports")
+            diag(rep[-4000:])
         for name in self.run_dirs():
             try:
                 pid = int(open(os.path.join(self.state, "run", name, "pid")).read().split()[0])
