@@ -253,7 +253,11 @@ static int append_chained(struct audit_log *log, struct json_object *event)
 	log->dirty = true;
 	if (log->sync == AUDIT_SYNC_EVERY)
 		return sync_locked(log);
-	if (!log->flusher_running && now_ns(CLOCK_MONOTONIC) - log->last_sync_ns >= BATCH_NS)
+	if (log->flusher_running) {
+		pthread_cond_signal(&log->wake);
+		return 0;
+	}
+	if (now_ns(CLOCK_MONOTONIC) - log->last_sync_ns >= BATCH_NS)
 		return sync_locked(log);
 	return 0;
 }
@@ -342,14 +346,18 @@ static void *audit_flusher(void *arg)
 
 	pthread_mutex_lock(&log->lock);
 	while (!log->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += BATCH_NS;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
+		/* Asleep until a line is written; then at most 50 ms until it is synced. */
+		if (!log->dirty) {
+			pthread_cond_wait(&log->wake, &log->lock);
+			continue;
 		}
-		pthread_cond_timedwait(&log->wake, &log->lock, &ts);
+		int64_t due = log->last_sync_ns + BATCH_NS;
+		if (now_ns(CLOCK_MONOTONIC) < due) {
+			struct timespec ts = { .tv_sec = (time_t)(due / 1000000000LL),
+					       .tv_nsec = (long)(due % 1000000000LL) };
+			pthread_cond_timedwait(&log->wake, &log->lock, &ts);
+			continue;
+		}
 		/* fdatasync without the lock: appends go on meanwhile. */
 		if (log->dirty) {
 			/* The head may only name a line that is on disk: the last one
@@ -365,6 +373,7 @@ static void *audit_flusher(void *arg)
 			if (r < 0) {
 				log_err("audit: fdatasync %s: %m", log->path);
 				log->dirty = true;
+				log->last_sync_ns = now_ns(CLOCK_MONOTONIC); /* retry in 50 ms */
 			} else {
 				log->last_sync_ns = now_ns(CLOCK_MONOTONIC);
 				head_write_at(log, seq, prev);
