@@ -72,6 +72,11 @@ extern const size_t mcp_tools_sandbox_count;
 extern const struct mcp_tool mcp_tools_browser[];
 extern const size_t mcp_tools_browser_count;
 
+/* The file tools (host/mcp/mcp_files.c). */
+int mcp_tool_sandbox_read_file(struct mcp_call *c);
+int mcp_tool_sandbox_write_file(struct mcp_call *c);
+int mcp_tool_sandbox_list_files(struct mcp_call *c);
+
 /* Find an offered tool by name (NULL if none or not offered). */
 const struct mcp_tool *mcp_tools_find(const struct mcp_server *s, const char *name);
 /* Build the tools/list array for the policy. */
