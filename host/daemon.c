@@ -283,6 +283,18 @@ bool daemon_client_wait_drained(struct client *c)
 	return open;
 }
 
+void daemon_client_wait_room(struct client *c, const bool *cancelled)
+{
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		bool full = !c->closed && c->out_len - c->out_off > DAEMON_OUT_HIGH;
+		pthread_mutex_unlock(&c->lock);
+		if (!full || (cancelled && __atomic_load_n(cancelled, __ATOMIC_ACQUIRE)))
+			return;
+		daemon_client_wait_drained(c);
+	}
+}
+
 static size_t daemon_client_pending(struct client *c)
 {
 	pthread_mutex_lock(&c->lock);

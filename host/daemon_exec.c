@@ -171,11 +171,11 @@ void *daemon_exec_main(void *arg)
 		struct json_object *msg = NULL, *ev;
 		int64_t id;
 
-		if (stream && !client_wait_drained(op->c)) {
+		if (stream && !daemon_client_wait_drained(op->c)) {
 			r = -ECANCELED;
 			break;
 		}
-		if (op->cancelled) {
+		if (op_cancelled(op)) {
 			r = -ECANCELED;
 			break;
 		}
@@ -211,7 +211,7 @@ void *daemon_exec_main(void *arg)
 							       json_object_new_string(name));
 					json_object_object_add(p, "data", json_object_get(data));
 					if (!op->notification)
-						client_send(
+						daemon_client_send(
 							op->c,
 							api_notification("sandbox.exec.output", p));
 					else
@@ -290,12 +290,13 @@ void *daemon_exec_main(void *arg)
 			pthread_mutex_lock(&d->lock);
 			op->sb->execs++;
 			pthread_mutex_unlock(&d->lock);
+			daemon_client_wait_room(op->c, &op->cancelled);
 			op_reply(op, res);
 		}
 	} else {
 		const char *why;
 		int code = API_SANDBOX_FAILED;
-		if (r == -ECANCELED || op->cancelled) {
+		if (r == -ECANCELED || op_cancelled(op)) {
 			why = op->cancel_why ? op->cancel_why : "the client went away";
 			code = API_BUSY;
 			outcome = "cancelled";
@@ -381,10 +382,13 @@ void *daemon_fs_main(void *arg)
 		json_object_object_add(ax, "error",
 				       json_object_new_string(err[0] ? err : strerror(-r)));
 	op_audit(op, type, ax);
-	if (r < 0)
+	if (r < 0) {
 		op_agent_error(op, r, type, err);
-	else
+	} else {
+		/* A client that does not read gets no more than one big reply queued. */
+		daemon_client_wait_room(op->c, &op->cancelled);
 		op_reply(op, json_object_get(res));
+	}
 	json_object_put(res);
 	json_object_put(req);
 	op_finish(op);

@@ -161,10 +161,18 @@ int daemon_spawn(struct daemon *d, void *(*fn)(void *), void *arg);
 void daemon_client_send(struct client *c, struct json_object *msg);
 /* Wait until c's queue is below DAEMON_OUT_LOW (or c closed). false if closed. */
 bool daemon_client_wait_drained(struct client *c);
+/* Wait while c's queue is above DAEMON_OUT_HIGH (a worker about to queue a
+ * big reply), unless c closes or *cancelled turns true. */
+void daemon_client_wait_room(struct client *c, const bool *cancelled);
 void daemon_client_unref(struct client *c); /* with d->lock held */
 bool daemon_caller_privileged(struct daemon *d, uid_t uid);
 
 /* --- daemon_op.c: replies and the op life cycle -------------------------------- */
+/* Was op cancelled? (Set under d->lock; read anywhere.) */
+static inline bool op_cancelled(struct op *op)
+{
+	return __atomic_load_n(&op->cancelled, __ATOMIC_ACQUIRE);
+}
 void op_reply(struct op *op, struct json_object *result);
 void op_error(struct op *op, int code, struct json_object *data, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -728,6 +728,7 @@ static void *audit_main(void *arg)
 	}
 	struct json_object *res = json_object_new_object();
 	json_object_object_add(res, "events", all);
+	daemon_client_wait_room(op->c, &op->cancelled);
 	op_reply(op, res);
 out:
 	op_finish(op);

@@ -19,7 +19,7 @@ void op_reply(struct op *op, struct json_object *result)
 		json_object_put(result);
 		return;
 	}
-	client_send(op->c, api_result(op->id, result));
+	daemon_client_send(op->c, api_result(op->id, result));
 }
 
 void op_error(struct op *op, int code, struct json_object *data, const char *fmt, ...)
@@ -41,7 +41,7 @@ void op_error(struct op *op, int code, struct json_object *data, const char *fmt
 		json_object_put(data);
 		return;
 	}
-	client_send(op->c, api_error(op->id, code, msg, data));
+	daemon_client_send(op->c, api_error(op->id, code, msg, data));
 }
 
 void op_audit(struct op *op, const char *type, struct json_object *extra)
@@ -75,8 +75,8 @@ void ops_cancel_locked(struct daemon *d, struct client *c, struct sandbox *sb, c
 	for (struct op *op = d->ops; op; op = op->next) {
 		if ((c && op->c != c) || (sb && op->sb != sb) || op->cancelled)
 			continue;
-		op->cancelled = true;
 		op->cancel_why = why;
+		__atomic_store_n(&op->cancelled, true, __ATOMIC_RELEASE);
 		if (op->agent_fd >= 0)
 			shutdown(op->agent_fd, SHUT_RDWR);
 	}
@@ -101,7 +101,7 @@ void op_finish(struct op *op)
 		else
 			sandbox_unref_locked(d, op->sb);
 	}
-	client_unref(op->c);
+	daemon_client_unref(op->c);
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 	json_object_put(op->root);
@@ -111,7 +111,7 @@ void op_finish(struct op *op)
 
 void op_agent_error(struct op *op, int r, const char *what, const char *err)
 {
-	if (op->cancelled) {
+	if (op_cancelled(op)) {
 		op_error(op, API_BUSY, NULL, "%s: cancelled: %s", what,
 			 op->cancel_why ? op->cancel_why : "the request was cancelled");
 		return;
