@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "host/audit.h"
 #include "host/cli/cli.h"
+#include "host/daemon.h"
 #include "host/egress/egress_policy.h"
 #include "host/mcp/mcp_policy.h"
 #include "host/mcp/mcp_server.h"
@@ -16,7 +17,6 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +42,8 @@ static const char mcp_main_usage[] =
 	"                       command, 64 KiB of output per stream, 4 sandboxes.\n"
 	"  --isolation LEVEL    auto, microvm or container (default: auto)\n"
 	"  --image NAME|PATH    the sandboxes' image (default: minimal)\n"
-	"  --audit FILE         the audit log (hash-chained JSON lines; default:\n"
-	"                       <state dir>/mcp-audit.log, the state dir being\n"
+	"  --audit FILE         the audit log (hash-chained JSON lines; default: the\n"
+	"                       controller's, <state dir>/audit.log, the state dir being\n"
 	"                       $AGENTVM_STATE_DIR, else /var/lib/agentvm as root, else\n"
 	"                       ~/.local/state/agentvm)\n"
 	"  -h, --help           show this help\n"
@@ -149,29 +149,19 @@ static int mcp_main_mkdirs(const char *dir)
 
 static int mcp_main_default_audit(char *out, size_t len)
 {
-	const char *env = getenv("AGENTVM_STATE_DIR"), *xdg = getenv("XDG_STATE_HOME");
+	const char *env = getenv("AGENTVM_STATE_DIR");
 	char dir[PATH_MAX];
 	int r;
 
-	if (env && *env) {
+	/* The controller's log: several processes may append to it. */
+	if (env && *env)
 		snprintf(dir, sizeof(dir), "%s", env);
-	} else if (geteuid() == 0) {
-		snprintf(dir, sizeof(dir), "/var/lib/agentvm");
-	} else if (xdg && xdg[0] == '/') {
-		snprintf(dir, sizeof(dir), "%s/agentvm", xdg);
-	} else {
-		const char *home = getenv("HOME");
-		struct passwd *pw = (!home || !*home) ? getpwuid(geteuid()) : NULL;
-		if (pw)
-			home = pw->pw_dir;
-		if (!home || !*home)
-			return -ENOENT;
-		snprintf(dir, sizeof(dir), "%s/.local/state/agentvm", home);
-	}
+	else
+		daemon_default_state_dir(dir, sizeof(dir));
 	r = mcp_main_mkdirs(dir);
 	if (r < 0)
 		return r;
-	if ((size_t)snprintf(out, len, "%s/mcp-audit.log", dir) >= len)
+	if ((size_t)snprintf(out, len, "%s/audit.log", dir) >= len)
 		return -ENAMETOOLONG;
 	return 0;
 }

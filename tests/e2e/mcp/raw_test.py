@@ -168,6 +168,10 @@ def audit_chain(t, path, what):
             good = False
         prev = hashlib.sha256(l).hexdigest()
     t.ok(good and lines, "%s: the audit log is a hash chain (%d lines)" % (what, len(lines)))
+    p = subprocess.run([agentvm(), "audit", "verify", "--file", path], capture_output=True,
+                       text=True, timeout=30)
+    t.ok(p.returncode == 0 and "chain intact" in p.stdout,
+         "%s: agentvm audit verify accepts it" % what, p.stdout + p.stderr)
     return recs
 
 
