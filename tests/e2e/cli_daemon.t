@@ -12,6 +12,7 @@ d = Daemon("--cleanup-on-exit", "--max-cpus", "2", pool=1)
 try:
     r = d.cli("create", "--name", "c1", "--mem", "256M", "--cpus", "0.5", "--meta", "who=test")
     ok(r.returncode == 0 and r.stdout == b"c1\n", "create prints the name")
+    ok(d.wait_pool(1), "the pool is ready")
     r = d.cli("create", "--json")
     j = json.loads(r.stdout)
     ok(r.returncode == 0 and j["pooled"] and j["name"].startswith("sb-"), "create --json, from the pool")
