@@ -120,7 +120,7 @@ static struct json_object *api_vm_device(const struct vm_virtio *d)
 	json_object_object_add(o, "type", json_object_new_string(api_vm_kind(d->kind)));
 	json_object_object_add(o, "address", json_object_new_string(addr));
 	json_object_object_add(o, "gsi", json_object_new_int((int)d->gsi));
-	json_object_object_add(o, "status", json_object_new_int((int)st.status));
+	json_object_object_add(o, "device_status", json_object_new_int((int)st.status));
 	json_object_object_add(o, "driver_ok",
 			       json_object_new_boolean((st.status & VIRTIO_STATUS_DRIVER_OK) != 0));
 	for (int q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++) {

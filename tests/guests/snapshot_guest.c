@@ -149,9 +149,8 @@ static void vsock_work(void)
 
 	gvsock_poll(&vs);
 	if (vs.transport_resets != vs_resets_seen) {
+		/* Every connection is CLOSED now; the loop below releases them. */
 		vs_resets_seen = vs.transport_resets;
-		for (int i = 0; i < GVSOCK_MAX_CONNS; i++)
-			vs_conns[i] = NULL;
 		rt_printf("vsock: transport reset %lu\n", vs_resets_seen);
 	}
 	while ((c = gvsock_accept(&vs))) {

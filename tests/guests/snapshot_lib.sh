@@ -21,6 +21,16 @@ need_vmm_option --restore
 
 declare -A VM_PID VM_FD
 
+# Whatever happens, no VM outlives its test.
+vm_cleanup() {
+	local name
+	for name in "${!VM_PID[@]}"; do
+		kill -9 "${VM_PID[$name]}" 2>/dev/null
+	done
+	rm -rf "$TEST_TMP"
+}
+trap vm_cleanup EXIT
+
 vm_start() {
 	local name=$1 fd
 	shift
