@@ -23,6 +23,10 @@ function ok(cond, name, diag) {
 	}
 	return cond;
 }
+function todo(name, why) {
+	n++;
+	console.log(`not ok ${n} - ${name} # TODO ${why}`);
+}
 function skip(name, why) {
 	n++;
 	console.log(`ok ${n} - ${name} # SKIP ${why}`);
@@ -142,8 +146,14 @@ async function browserFlow() {
 	r = await call("browser_navigate", { ...sb, url: "file:///tmp/page.html" });
 	if (r.isError) {
 		const why = textOf(r).split("\n")[0].slice(0, 200);
-		if (/not available|chromium|ENOENT|EBROWSER/i.test(why)) {
+		if (/not available/i.test(why)) {
 			skip("browser flow", why);
+			return;
+		}
+		if (/could not start the browser/.test(why)) {
+			// Chromium is there but does not start in this sandbox: a known
+			// gap of the sandbox, reported without failing the suite.
+			todo("browser flow", why);
 			return;
 		}
 		ok(false, "browser_navigate opens the page", r);
