@@ -264,7 +264,9 @@ static void mcp_server_audit(struct mcp_server *s, struct json_object *id, const
 	if (!rec)
 		return;
 	json_object_object_add(rec, "type", json_object_new_string("mcp.tool_call"));
-	json_object_object_add(rec, "tool", json_object_new_string(tool));
+	/* A hostile client picks the name of an unknown tool: keep it short. */
+	json_object_object_add(rec, "tool",
+			       json_object_new_string_len(tool, (int)strnlen(tool, 128)));
 	json_object_object_add(rec, "request_id", json_object_get(id));
 	json_object_object_add(rec, "arguments", args ? mcp_server_audit_copy(args, 0) : NULL);
 	json_object_object_add(rec, "outcome", json_object_new_string(outcome));
