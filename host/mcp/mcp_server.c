@@ -1,5 +1,6 @@
 #include "host/mcp/mcp_server.h"
 
+#include "common/json_util.h"
 #include "common/log.h"
 #include "host/mcp/mcp_policy.h"
 #include "host/mcp/mcp_schema.h"
