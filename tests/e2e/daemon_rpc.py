@@ -218,21 +218,40 @@ class Daemon:
         if rep:
             ok(False, "agentvmd ran without sanitizer reports")
             diag(rep[-4000:])
-        for name in self.run_dirs():
+        left = self.run_dirs()
+        for name in left:
             try:
                 pid = int(open(os.path.join(self.state, "run", name, "pid")).read().split()[0])
                 os.kill(pid, signal.SIGKILL)
             except (OSError, ValueError, IndexError):
                 pass
+        for name in left:
+            cgroup_remove(name)
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _cgroup_dirs(name):
+    """Where a cgroup agentvm/<name> below the hierarchies we are in would be."""
+    out = []
+    for line in open("/proc/self/cgroup"):
+        _, ctrls, path = line.rstrip("\n").split(":", 2)
+        for mnt in ("/sys/fs/cgroup/" + c for c in (ctrls.split(",") if ctrls else [""])):
+            out.append(os.path.join(mnt.rstrip("/") + path, "agentvm", name))
+    return out
 
 
 def cgroup_exists(name):
     """Is there a cgroup agentvm/<name> below any hierarchy we are in?"""
-    for line in open("/proc/self/cgroup"):
-        _, ctrls, path = line.rstrip("\n").split(":", 2)
-        for mnt in ("/sys/fs/cgroup/" + c for c in (ctrls.split(",") if ctrls else [""])):
-            base = mnt.rstrip("/") + path
-            if os.path.isdir(os.path.join(base, "agentvm", name)):
-                return True
-    return False
+    return any(os.path.isdir(d) for d in _cgroup_dirs(name))
+
+
+def cgroup_remove(name):
+    for d in _cgroup_dirs(name):
+        for _ in range(50):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
