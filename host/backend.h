@@ -37,6 +37,10 @@ struct backend_config {
 	int log_fd;   /* where PID 1's stdout/stderr go; -1: agent.log in the state dir */
 	int detached; /* the sandbox outlives the process that made it (a daemon that
 		       * may restart and adopt it); 0: it dies with its maker */
+	/* Egress (docs/EGRESS.md): the host path of the sandbox's egress proxy
+	 * socket. The container backend binds it at /run/agentvm/egress.sock and
+	 * starts the agent with --egress. NULL: no egress. */
+	const char *egress_sock;
 };
 
 struct backend_ops {

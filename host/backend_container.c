@@ -8,6 +8,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "host/cgroup.h"
+#include "host/egress/egress.h"
 #include "host/sandbox_caps.h"
 #include "host/sandbox_seccomp.h"
 
@@ -195,6 +196,22 @@ static void container_setup_proc_sys(struct container_child *a)
 		container_mask(a, masked[i]);
 }
 
+/* Egress: the host's socket for this sandbox, bound where the agent looks
+ * for it (EGRESS_SANDBOX_SOCK). Called in the new root, before pivot_root. */
+static void container_setup_egress(struct container_child *a)
+{
+	const char *dst = EGRESS_SANDBOX_SOCK + 1; /* relative to the new root */
+	int fd;
+
+	container_mkdir(a, "run", 0755);
+	container_mkdir(a, "run/agentvm", 0755);
+	fd = open(dst, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		container_fail(a, errno, "create %s", dst);
+	close(fd);
+	container_mount(a, a->cfg->egress_sock, dst, NULL, MS_BIND, NULL);
+}
+
 static void container_lo_up(struct container_child *a)
 {
 	struct ifreq ifr;
@@ -257,7 +274,12 @@ static int container_child_main(void *arg)
 	char *const env[] = { "container=agentvm",
 			      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			      getenv("AGENTVM_DEBUG") ? "AGENTVM_DEBUG=1" : NULL, NULL };
-	const char *default_argv[] = { "agentvm-agent", "--listen-fd", fdstr, NULL };
+	const char *default_argv[] = { "agentvm-agent",
+				       "--listen-fd",
+				       fdstr,
+				       cfg->egress_sock ? "--egress" : NULL,
+				       "unix:" EGRESS_SANDBOX_SOCK,
+				       NULL };
 	const char *const *argv = cfg->init_argv ? cfg->init_argv : default_argv;
 	char b;
 	int r;
@@ -298,6 +320,8 @@ static int container_child_main(void *arg)
 	container_setup_dev(a);
 	container_setup_proc_sys(a);
 	container_mkdir(a, "tmp", 01777);
+	if (cfg->egress_sock)
+		container_setup_egress(a);
 
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		container_fail(a, errno, "pivot_root");

@@ -3,6 +3,7 @@
 #include "common/base64.h"
 #include "common/log.h"
 #include "host/agent_client.h"
+#include "host/egress/egress_run.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -26,6 +27,7 @@ struct controller_sandbox {
 	struct backend_sandbox *sb;
 	struct agent_client *client;
 	struct json_object *hello;
+	struct egress_run *egress;
 };
 
 int controller_choose_backend(const char *isolation, const struct backend_ops **ops, char *why,
@@ -83,8 +85,17 @@ int controller_sandbox_new(const struct controller_options *o, const struct back
 		cfg.name = name;
 	}
 	cs = calloc(1, sizeof(*cs));
-	if (!cs)
+	if (!cs) {
+		egress_policy_free(o->egress_policy);
 		return -ENOMEM;
+	}
+	if (o->egress_policy) {
+		r = egress_run_start(cfg.name, o->egress_policy, o->egress_audit, NULL,
+				     &cs->egress);
+		if (r < 0)
+			goto fail;
+		cfg.egress_sock = egress_run_sock(cs->egress);
+	}
 	r = backend_sandbox_new(ops, &cfg, &cs->sb);
 	if (r < 0)
 		goto fail;
@@ -144,6 +155,7 @@ void controller_sandbox_free(struct controller_sandbox *cs)
 	agent_client_free(cs->client);
 	json_object_put(cs->hello);
 	backend_sandbox_free(cs->sb);
+	egress_run_stop(cs->egress);
 	free(cs);
 }
 

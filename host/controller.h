@@ -11,6 +11,7 @@
 
 struct json_object;
 struct controller_sandbox;
+struct egress_policy;
 
 struct controller_options {
 	const char *isolation;	/* "auto", "microvm" or "container" */
@@ -20,6 +21,12 @@ struct controller_options {
 	struct backend_limits limits;
 	int hello_timeout_ms; /* 0: 30 s */
 	int log_fd;	      /* PID 1's stdout/stderr; -1: a file in the state directory */
+	/* Egress (docs/EGRESS.md): NULL means the sandbox has no way out. Else
+	 * the policy is taken (freed with the sandbox, or on failure) and its
+	 * proxy runs in this process; audit lines go to egress_audit (JSON
+	 * lines), if set. */
+	struct egress_policy *egress_policy;
+	const char *egress_audit;
 };
 
 /* Resolve an isolation level to a backend. "auto" takes microvm when this host

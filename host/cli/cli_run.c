@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "host/client.h"
 #include "host/controller.h"
+#include "host/egress/egress_policy.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +44,13 @@ static const char cli_run_usage[] =
 	"  -u, --user UID        run as this numeric user id (default: 0)\n"
 	"  -i, --interactive     pass our standard input to the command\n"
 	"  --name NAME           name the sandbox (default: run-<random>)\n"
+	"  --policy FILE         let the sandbox reach the network through the egress proxy,\n"
+	"                        under this policy (JSON; docs/EGRESS.md). Without --policy\n"
+	"                        or --allow-domain the sandbox has no network at all\n"
+	"  --allow-domain D      allow the domain D (example.com, *.example.com) through\n"
+	"                        the egress proxy, on ports 80 and 443 (repeatable)\n"
+	"  --egress-audit FILE   append one JSON line per egress connection to FILE\n"
+	"                        (the egress options use the embedded controller)\n"
 	"  --template NAME       with agentvmd: the template to start from (default: default)\n"
 	"  --no-daemon           use the embedded controller even when agentvmd runs\n"
 	"  -h, --help            show this help\n"
@@ -68,6 +76,9 @@ enum {
 	OPT_NAME,
 	OPT_TEMPLATE,
 	OPT_NO_DAEMON,
+	OPT_POLICY,
+	OPT_ALLOW_DOMAIN,
+	OPT_EGRESS_AUDIT,
 };
 
 static const struct option cli_run_opts[] = {
@@ -79,6 +90,9 @@ static const struct option cli_run_opts[] = {
 	{ "pids", required_argument, NULL, OPT_PIDS },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "name", required_argument, NULL, OPT_NAME },
+	{ "policy", required_argument, NULL, OPT_POLICY },
+	{ "allow-domain", required_argument, NULL, OPT_ALLOW_DOMAIN },
+	{ "egress-audit", required_argument, NULL, OPT_EGRESS_AUDIT },
 	{ "template", required_argument, NULL, OPT_TEMPLATE },
 	{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
 	{ "env", required_argument, NULL, 'e' },
@@ -104,6 +118,10 @@ struct cli_run_args {
 	const char *template_name;
 	int no_daemon;
 	int image_given;
+	const char *policy;
+	const char *domains[CLI_RUN_MAX_ENV];
+	int ndomains;
+	const char *egress_audit;
 };
 
 /* 0, or the exit status to leave with (help: 0 after printing). */
@@ -189,6 +207,18 @@ static int cli_run_parse(int argc, char **argv, struct cli_run_args *a, int *don
 			break;
 		case OPT_NO_DAEMON:
 			a->no_daemon = 1;
+			break;
+		case OPT_POLICY:
+			a->policy = optarg;
+			break;
+		case OPT_ALLOW_DOMAIN:
+			if (a->ndomains >= CLI_RUN_MAX_ENV)
+				return cli_usage_error("run", "at most %d --allow-domain options",
+						       CLI_RUN_MAX_ENV);
+			a->domains[a->ndomains++] = optarg;
+			break;
+		case OPT_EGRESS_AUDIT:
+			a->egress_audit = optarg;
 			break;
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=')
@@ -342,6 +372,38 @@ out:
 	return status;
 }
 
+/* The egress policy the options ask for, in *out (NULL: no egress). 0, or the
+ * exit status for bad options. */
+static int cli_run_egress_policy(const struct cli_run_args *a, struct egress_policy **out)
+{
+	struct egress_policy *p = NULL;
+	char err[512];
+
+	*out = NULL;
+	if ((a->policy || a->ndomains) && a->template_name)
+		return cli_usage_error("run", "--template (agentvmd) cannot be combined with "
+					      "--policy or --allow-domain yet");
+	if (!a->policy && !a->ndomains) {
+		if (a->egress_audit)
+			return cli_usage_error("run", "--egress-audit needs --policy or "
+						      "--allow-domain");
+		return 0;
+	}
+	if (a->policy ? egress_policy_load(a->policy, &p, err, sizeof(err)) < 0
+		      : egress_policy_new(&p) < 0)
+		return cli_usage_error("run", "--policy: %s", a->policy ? err : "out of memory");
+	for (int i = 0; i < a->ndomains; i++)
+		if (egress_policy_add_domain(p, a->domains[i]) < 0) {
+			egress_policy_free(p);
+			return cli_usage_error("run",
+					       "--allow-domain wants a domain such as example.com "
+					       "or *.example.com, not '%s'",
+					       a->domains[i]);
+		}
+	*out = p;
+	return 0;
+}
+
 int cli_run_main(int argc, char **argv)
 {
 	struct cli_run_args a;
@@ -357,7 +419,12 @@ int cli_run_main(int argc, char **argv)
 	r = cli_run_parse(argc, argv, &a, &done);
 	if (r || done)
 		return r;
-	if (!a.no_daemon && !a.image_given && !a.interactive) {
+	r = cli_run_egress_policy(&a, &o.egress_policy);
+	if (r)
+		return r;
+	o.egress_audit = a.egress_audit;
+	/* agentvmd has no egress yet: a run that asks for it is embedded. */
+	if (!a.no_daemon && !a.image_given && !a.interactive && !o.egress_policy) {
 		struct client_conn *c;
 		if (client_connect(NULL, &c) == 0)
 			return cli_run_daemon(&a, c);

@@ -34,6 +34,10 @@ int egress_run_start(const char *name, struct egress_policy *policy, const char 
 	int r, n;
 
 	*out = NULL;
+	if (!backend_name_valid(name)) {
+		egress_policy_free(policy);
+		return -EINVAL;
+	}
 	er = calloc(1, sizeof(*er));
 	if (!er) {
 		egress_policy_free(policy);
