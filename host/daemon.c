@@ -332,6 +332,10 @@ static void daemon_client_close(struct daemon *d, struct client *c, const char *
 		return;
 	}
 	c->closed = true;
+	d->in_total -= c->in_cap;
+	free(c->in);
+	c->in = NULL;
+	c->in_cap = c->in_len = 0;
 	if (c->bad_lines > DAEMON_AUDIT_BAD_LINES) {
 		struct json_object *ex = json_object_new_object();
 		json_object_object_add(
@@ -488,11 +492,28 @@ static void daemon_client_read(struct daemon *d, struct client *c, uint32_t even
 				cap = API_REQUEST_MAX + 2 * READ_CHUNK;
 			if (cap - c->in_len < 1)
 				break;
+			/* Big lines from many clients at once must not add up beyond
+			 * DAEMON_IN_BUDGET: past it, a line over 1 MiB is refused. */
+			if (cap > (1u << 20) && d->in_total - c->in_cap + cap > DAEMON_IN_BUDGET) {
+				daemon_client_send(c, api_error(NULL, API_BUSY,
+								"too many large requests at once; "
+								"try again",
+								NULL));
+				daemon_audit_bad_line(d, c, API_BUSY, c->in_len);
+				c->discarding = true;
+				c->in_len = 0;
+				d->in_total -= c->in_cap;
+				free(c->in);
+				c->in = NULL;
+				c->in_cap = 0;
+				continue;
+			}
 			char *nb = realloc(c->in, cap);
 			if (!nb) {
 				daemon_client_close(d, c, "out of memory");
 				return;
 			}
+			d->in_total += cap - c->in_cap;
 			c->in = nb;
 			c->in_cap = cap;
 		}
@@ -537,6 +558,7 @@ static void daemon_client_read(struct daemon *d, struct client *c, uint32_t even
 			c->in_len = 0;
 		}
 		if (c->in_len == 0 && c->in_cap > (1u << 20)) {
+			d->in_total -= c->in_cap;
 			free(c->in);
 			c->in = NULL;
 			c->in_cap = 0;

@@ -39,6 +39,9 @@ struct metrics;
 #define DAEMON_HELLO_MS	      30000
 #define DAEMON_FS_TIMEOUT_MS  60000
 #define DAEMON_EXEC_GRACE_MS  10000
+/* Input buffered for all clients' unfinished lines, beyond which lines over
+ * 1 MiB are refused (EBUSY). */
+#define DAEMON_IN_BUDGET (256u << 20)
 /* Lines that are not requests, audited one by one per client; then counted. */
 #define DAEMON_AUDIT_BAD_LINES 16
 
@@ -137,6 +140,7 @@ struct daemon {
 	uint64_t next_serial;
 	struct client *clients;	  /* main thread adds and removes */
 	struct client *graveyard; /* closed during this batch of events */
+	size_t in_total;	  /* bytes of clients' input buffers (main thread) */
 	int nclients;
 	struct op *ops;
 	int nops;
