@@ -104,7 +104,7 @@ static struct json_object *reg_list(void)
 		json_object_object_add(o, "session", browser_json_str(s->name));
 		json_object_object_add(o, "state", json_object_new_string(sess_state_name(s)));
 		if (s->proc.pid > 0)
-			json_object_object_add(o, "pid", json_object_new_int(s->proc.pid));
+			json_object_object_add(o, "pid", json_object_new_int(s->proc.browser_pid));
 		json_object_object_add(o, "detached", json_object_new_boolean(!s->owner));
 		json_object_object_add(o, "allow_evaluate",
 				       json_object_new_boolean(browser_session_may_evaluate(s)));
@@ -204,6 +204,7 @@ void browser_handle(struct agent *a, struct agent_conn *c, struct json_object *m
 		agent_list_del(&op->link);
 		s->nops--;
 		browser_session_close(s, op);
+		browser_session_leave(s);
 		return;
 	}
 	if (s->state == BROWSER_DEAD) {

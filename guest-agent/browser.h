@@ -30,6 +30,10 @@ void browser_handle(struct agent *a, struct agent_conn *c, struct json_object *m
  * sessions it opened (unless detached) are closed. */
 void browser_conn_closed(struct agent_conn *c);
 
+/* Kill every browser and remove its profile, waiting briefly for each to go
+ * (the agent is ending; also registered with atexit). */
+void browser_shutdown(void);
+
 /* Free the sessions finished during this epoll batch (their watches may
  * still be named by events of the batch until then). */
 void browser_reap(struct agent *a);

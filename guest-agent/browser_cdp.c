@@ -214,8 +214,16 @@ int browser_cdp_rx_next(struct browser_cdp_rx *rx, const char **text, size_t *le
 
 	for (;;) {
 		avail = rx->len - rx->start;
-		if (avail == 0)
+		if (avail == 0) {
+			/* Give back what a big message took. */
+			rx->start = rx->len = rx->scanned = 0;
+			if (rx->cap > BROWSER_CDP_KEEP) {
+				free(rx->buf);
+				rx->buf = NULL;
+				rx->cap = 0;
+			}
 			return 0;
+		}
 		p = rx->buf + rx->start;
 		nul = memchr(p + rx->scanned, '\0', avail - rx->scanned);
 		if (rx->skipping) {
@@ -336,6 +344,11 @@ int browser_cdp_tx_flush(struct browser_cdp_tx *tx, int fd)
 		tx->off += (size_t)n;
 	}
 	tx->off = tx->len = 0;
+	if (tx->cap > BROWSER_CDP_KEEP) {
+		free(tx->buf);
+		tx->buf = NULL;
+		tx->cap = 0;
+	}
 	return 0;
 }
 

@@ -16,6 +16,8 @@ struct json_object;
 #define BROWSER_CDP_MSG_MAX (48u << 20)
 /* Largest backlog of commands not yet taken by Chromium. */
 #define BROWSER_CDP_TX_MAX (16u << 20)
+/* Buffers bigger than this are freed once empty. */
+#define BROWSER_CDP_KEEP (1u << 20)
 /* json-c nesting limit for Chromium's messages (evaluate results nest). */
 #define BROWSER_CDP_DEPTH 128
 

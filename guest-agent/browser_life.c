@@ -419,7 +419,24 @@ int browser_session_spawn(struct browser_session *s, const char *proxy, struct a
 	browser_session_watch(s, &s->proc.pid_w, EPOLLIN);
 	browser_session_watch(s, &s->proc.res_w, EPOLLIN);
 	browser_session_watch(s, &s->proc.err_w, EPOLLIN);
-	log_info("browser %s: chromium %d started%s%s", s->name, (int)s->proc.pid,
+	log_info("browser %s: chromium %d started%s%s", s->name, (int)s->proc.browser_pid,
 		 l.proxy && *l.proxy ? " with proxy " : " without a proxy", l.proxy ? l.proxy : "");
 	return 0;
+}
+
+void browser_shutdown(void)
+{
+	struct agent_list *l;
+
+	for (l = browser_reg.sessions.next; l != &browser_reg.sessions; l = l->next) {
+		struct browser_session *s = agent_list_entry(l, struct browser_session, link);
+		struct pollfd pfd = { .fd = s->proc.pid_w.fd, .events = POLLIN };
+
+		if (s->proc.pid <= 0)
+			continue;
+		browser_proc_kill(&s->proc);
+		if (!s->proc.reaped && pfd.fd >= 0 && poll(&pfd, 1, 500) > 0)
+			browser_proc_reap(&s->proc);
+		browser_proc_remove_profile(&s->proc);
+	}
 }

@@ -151,7 +151,10 @@ static int ops_nav_event(struct browser_op *op, const struct browser_cdp_msg *m)
 		if (!ops_is_main_frame(op, p))
 			return 0;
 		/* navigate learns from its reply whether it stayed in the document. */
-		return op->kind != AGENT_OP_BROWSER_NAVIGATE;
+		if (op->kind != AGENT_OP_BROWSER_NAVIGATE)
+			return 1;
+		nav->same_doc_seen = 1;
+		return nav->same_doc_wait;
 	}
 	if (strcmp(m->method, "Page.lifecycleEvent") == 0) {
 		const char *want = ops_wanted_lifecycle(op);
@@ -319,7 +322,7 @@ static void open_ready(struct browser_op *op)
 	}
 	s->state = BROWSER_READY;
 	json_object_object_add(res, "session", browser_json_str(s->name));
-	json_object_object_add(res, "pid", json_object_new_int(s->proc.pid));
+	json_object_object_add(res, "pid", json_object_new_int(s->proc.browser_pid));
 	json_object_object_add(res, "browser", browser_json_str(s->product));
 	json_object_object_add(vp, "width", json_object_new_int((int)s->width));
 	json_object_object_add(vp, "height", json_object_new_int((int)s->height));
@@ -433,6 +436,7 @@ static void navigate_start(struct browser_op *op)
 static void navigate_reply(struct browser_op *op, int tag, const struct browser_cdp_msg *m)
 {
 	struct browser_nav *nav = &op->nav;
+	struct json_object *v;
 	const char *e;
 
 	(void)tag;
@@ -441,17 +445,33 @@ static void navigate_reply(struct browser_op *op, int tag, const struct browser_
 		return;
 	}
 	e = browser_cdp_str(m->result, "errorText");
+	if (json_object_object_get_ex(m->result, "isDownload", &v) && json_object_get_boolean(v)) {
+		browser_op_fail(op, "ENAVIGATE", "%.300s is a download, and downloads are refused",
+				op->req.url);
+		return;
+	}
 	if (e && *e) {
 		browser_op_fail(op, "ENAVIGATE", "navigation to %.300s failed: %s", op->req.url, e);
 		return;
 	}
 	browser_cdp_copy(m->result, "loaderId", nav->loader, sizeof(nav->loader));
-	/* No loader: a navigation inside the document (a #fragment). */
-	if (!nav->loader[0] || op->req.wait == BROWSER_WAIT_COMMIT ||
-	    strcmp(nav->loader, nav->lifecycle_loader) == 0) {
-		browser_nav_finish(op);
+	/* No loader: a navigation inside the document (a #fragment); its
+	 * history entry is there once Page.navigatedWithinDocument came. */
+	if (!nav->loader[0] && !nav->same_doc_seen) {
+		nav->same_doc_wait = 1;
+		browser_op_set_wake(op, 1000);
 		return;
 	}
+	if (!nav->loader[0] || op->req.wait == BROWSER_WAIT_COMMIT ||
+	    strcmp(nav->loader, nav->lifecycle_loader) == 0)
+		browser_nav_finish(op);
+}
+
+static void navigate_wake(struct browser_op *op)
+{
+	/* No navigatedWithinDocument after all (the same URL again). */
+	if (op->nav.same_doc_wait && op->nav.phase != BROWSER_NAV_DONE)
+		browser_nav_finish(op);
 }
 
 static void back_start(struct browser_op *op)
@@ -756,7 +776,8 @@ static void tabs_reply(struct browser_op *op, int tag, const struct browser_cdp_
 
 static const struct browser_op_kind ops_open = { .start = open_start, .reply = open_reply };
 static const struct browser_op_kind ops_navigate = { .start = navigate_start,
-						     .reply = navigate_reply };
+						     .reply = navigate_reply,
+						     .wake = navigate_wake };
 static const struct browser_op_kind ops_back = { .start = back_start, .reply = back_reply };
 static const struct browser_op_kind ops_snapshot = { .start = snapshot_start,
 						     .reply = snapshot_reply };

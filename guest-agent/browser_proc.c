@@ -27,6 +27,7 @@ void browser_proc_init(struct browser_proc *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->pid_w.fd = p->cmd_w.fd = p->res_w.fd = p->err_w.fd = -1;
+	p->status_fd = -1;
 }
 
 int browser_proc_find_chromium(char *out, size_t outlen)
@@ -50,17 +51,24 @@ int browser_proc_find_chromium(char *out, size_t outlen)
 	return -ENOENT;
 }
 
-/* --- the child ---------------------------------------------------------------------- */
+/* --- the keeper and the browser ------------------------------------------------------ */
 
+/* The agent starts a keeper: a raw clone with no exit signal, which never
+ * execs, so the agent's waitpid(-1) reaper leaves it alone (the kernel
+ * resets the exit signal to SIGCHLD at execve, so Chromium itself cannot be
+ * such a child). The keeper leads a new session and process group, starts
+ * Chromium in it, reports Chromium's pid and, once it ends, its wait status
+ * on the status pipe, and exits. Both die with their parent
+ * (PR_SET_PDEATHSIG). Only async-signal-safe calls happen in them. */
 struct proc_child {
 	const char *path;
 	char **argv, **envp;
 	const char *profile;
-	int cmd_rd, res_wr, out_wr, errpipe;
+	int cmd_rd, res_wr, out_wr, errpipe, status_wr;
+	pid_t keeper;
 };
 
-/* Report errno to the parent and die. Only async-signal-safe calls from here
- * on: the child is a raw clone of the agent. */
+/* Report errno to the parent and die. */
 static void __attribute__((noreturn)) proc_child_fail(int fd, int stage)
 {
 	int rep[2] = { stage, errno };
@@ -75,22 +83,13 @@ static int proc_lift(int fd)
 	return fcntl(fd, F_DUPFD_CLOEXEC, 10);
 }
 
-static void __attribute__((noreturn)) proc_child(const struct proc_child *c)
+static void __attribute__((noreturn)) proc_browser(const struct proc_child *c)
 {
-	struct sigaction sa = { .sa_handler = SIG_DFL };
-	sigset_t none;
-	int s, in, cmd, res, out, ep = c->errpipe;
+	int in, cmd, res, out, ep = c->errpipe;
 
-	if (setsid() < 0)
-		proc_child_fail(ep, 1);
-	/* Die with the agent. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+	/* Die with the keeper (and so with the agent). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != c->keeper)
 		proc_child_fail(ep, 2);
-	for (s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			sigaction(s, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 	in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ep = proc_lift(ep);
 	cmd = proc_lift(c->cmd_rd);
@@ -111,9 +110,50 @@ static void __attribute__((noreturn)) proc_child(const struct proc_child *c)
 	proc_child_fail(ep, 5);
 }
 
+static void __attribute__((noreturn)) proc_keeper(const struct proc_child *c)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	struct proc_child bc = *c;
+	struct clone_args args;
+	sigset_t none;
+	int s, st = 0;
+	ssize_t n __attribute__((unused));
+	long pid;
+
+	if (setsid() < 0)
+		proc_child_fail(c->errpipe, 1);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		proc_child_fail(c->errpipe, 2);
+	/* Default dispositions and no blocked signals, for Chromium too. */
+	for (s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			sigaction(s, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	bc.keeper = (pid_t)syscall(SYS_getpid);
+	memset(&args, 0, sizeof(args));
+	args.exit_signal = SIGCHLD;
+	pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0)
+		proc_child_fail(c->errpipe, 6);
+	if (pid == 0)
+		proc_browser(&bc);
+	/* Keep the status pipe only: the parent sees end of file on the
+	 * others once Chromium has exec'd. */
+	n = write(c->status_wr, &(int){ (int)pid }, sizeof(int));
+	if (c->status_wr > 0)
+		close_range(0, (unsigned)c->status_wr - 1, 0);
+	close_range((unsigned)c->status_wr + 1, ~0u, 0);
+	while (waitpid((pid_t)pid, &st, 0) < 0)
+		if (errno != EINTR)
+			_exit(1);
+	n = write(c->status_wr, &st, sizeof(st));
+	_exit(0);
+}
+
 /* --- the parent ----------------------------------------------------------------------- */
 
-/* Start the child of c with CLONE_PIDFD and no exit signal. */
+/* Start the keeper of c with CLONE_PIDFD and no exit signal. */
 static pid_t proc_clone(const struct proc_child *c, int *pidfd)
 {
 	struct clone_args args;
@@ -127,7 +167,7 @@ static pid_t proc_clone(const struct proc_child *c, int *pidfd)
 	if (r < 0)
 		return -errno;
 	if (r == 0)
-		proc_child(c);
+		proc_keeper(c);
 	return (pid_t)r;
 }
 
@@ -163,8 +203,9 @@ int browser_proc_start(const struct browser_launch *l, struct browser_proc *p,
 	char env_home[PATH_MAX + 8], env_cfg[PATH_MAX + 32], env_cache[PATH_MAX + 32];
 	char *argv[PROC_ARGV_MAX], *envp[8];
 	int cmd[2] = { -1, -1 }, res[2] = { -1, -1 }, out[2] = { -1, -1 }, ep[2] = { -1, -1 };
+	int st[2] = { -1, -1 };
 	struct proc_child c;
-	int rep[2], r, n = 0;
+	int rep[2], r, n = 0, bpid = 0;
 	ssize_t got;
 	pid_t pid;
 
@@ -207,6 +248,8 @@ int browser_proc_start(const struct browser_launch *l, struct browser_proc *p,
 	argv[n++] = "--disable-back-forward-cache";
 	argv[n++] = "--disable-component-extensions-with-background-pages";
 	argv[n++] = "--disable-hang-monitor";
+	/* WebRTC may not send UDP around the proxy. */
+	argv[n++] = "--force-webrtc-ip-handling-policy=disable_non_proxied_udp";
 	argv[n++] = "--disable-prompt-on-repost";
 	/* Less background traffic (it would only be refused by the egress
 	 * policy). Chromium still asks update.googleapis.com and
@@ -242,7 +285,7 @@ int browser_proc_start(const struct browser_launch *l, struct browser_proc *p,
 	envp[5] = NULL;
 
 	if (pipe2(cmd, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
-	    pipe2(ep, O_CLOEXEC) < 0) {
+	    pipe2(ep, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0) {
 		agent_error_errno(err, errno, NULL, "pipe");
 		goto fail;
 	}
@@ -253,7 +296,8 @@ int browser_proc_start(const struct browser_launch *l, struct browser_proc *p,
 				 .cmd_rd = cmd[0],
 				 .res_wr = res[1],
 				 .out_wr = out[1],
-				 .errpipe = ep[1] };
+				 .errpipe = ep[1],
+				 .status_wr = st[1] };
 	pid = proc_clone(&c, &p->pid_w.fd);
 	if (pid < 0) {
 		agent_error_errno(err, pid, NULL, "starting chromium");
@@ -261,10 +305,11 @@ int browser_proc_start(const struct browser_launch *l, struct browser_proc *p,
 	}
 	p->pid = pid;
 	proc_close(&ep[1]);
+	proc_close(&st[1]);
 	proc_close(&cmd[0]);
 	proc_close(&res[1]);
 	proc_close(&out[1]);
-	/* The child either execs (EOF) or reports why it could not. */
+	/* Chromium either execs (end of file) or one of the two reports why not. */
 	do {
 		got = read(ep[0], rep, sizeof(rep));
 	} while (got < 0 && errno == EINTR);
@@ -272,16 +317,26 @@ int browser_proc_start(const struct browser_launch *l, struct browser_proc *p,
 	if (got == (ssize_t)sizeof(rep)) {
 		agent_error_errno(err, rep[1], path, "starting chromium %s (stage %d)", path,
 				  rep[0]);
-		browser_proc_reap(p);
 		goto fail;
 	}
+	do {
+		got = read(st[0], &bpid, sizeof(bpid));
+	} while (got < 0 && errno == EINTR);
+	if (got != (ssize_t)sizeof(bpid) || bpid <= 0) {
+		agent_error_set(err, "EBROWSER", NULL, "chromium's keeper process died at start");
+		goto fail;
+	}
+	p->browser_pid = bpid;
+	p->status_fd = st[0];
 	p->cmd_w.fd = cmd[1];
 	p->res_w.fd = res[0];
 	p->err_w.fd = out[0];
+	fcntl(p->status_fd, F_SETFL, O_NONBLOCK);
 	fcntl(p->cmd_w.fd, F_SETFL, O_NONBLOCK);
 	fcntl(p->res_w.fd, F_SETFL, O_NONBLOCK);
 	fcntl(p->err_w.fd, F_SETFL, O_NONBLOCK);
-	log_debug("browser: chromium %d started (profile %s)", (int)pid, p->profile);
+	log_debug("browser: chromium %d started by keeper %d (profile %s)", (int)bpid, (int)pid,
+		  p->profile);
 	return 0;
 fail:
 	proc_close(&cmd[0]);
@@ -292,9 +347,12 @@ fail:
 	proc_close(&out[1]);
 	proc_close(&ep[0]);
 	proc_close(&ep[1]);
-	if (p->pid > 0 && !p->reaped) {
+	proc_close(&st[0]);
+	proc_close(&st[1]);
+	if (p->pid > 0) {
+		kill(-p->pid, SIGKILL);
 		kill(p->pid, SIGKILL);
-		/* It never ran chromium: it is gone at once. */
+		/* Killed before it could do anything: it goes at once. */
 		waitid(P_PIDFD, (id_t)p->pid_w.fd, &(siginfo_t){ 0 }, WEXITED | __WALL);
 	}
 	p->pid = 0;
@@ -391,6 +449,8 @@ void browser_proc_kill(struct browser_proc *p)
 	kill(-p->pid, SIGKILL);
 	if (!p->reaped)
 		kill(p->pid, SIGKILL);
+	if (p->browser_pid > 0)
+		kill(p->browser_pid, SIGKILL);
 	proc_scan(p, SIGKILL);
 }
 
@@ -402,6 +462,8 @@ int browser_proc_count_alive(const struct browser_proc *p)
 int browser_proc_reap(struct browser_proc *p)
 {
 	siginfo_t si;
+	ssize_t got;
+	int st;
 
 	if (p->reaped)
 		return 1;
@@ -413,8 +475,21 @@ int browser_proc_reap(struct browser_proc *p)
 	if (si.si_pid == 0)
 		return 0;
 	p->reaped = 1;
-	p->status_code = si.si_code;
-	p->status = si.si_status;
+	/* How Chromium ended, as its keeper saw it; if the keeper was killed
+	 * first, how the keeper ended. */
+	do {
+		got = p->status_fd >= 0 ? read(p->status_fd, &st, sizeof(st)) : -1;
+	} while (got < 0 && errno == EINTR);
+	if (got == (ssize_t)sizeof(st) && WIFEXITED(st)) {
+		p->status_code = CLD_EXITED;
+		p->status = WEXITSTATUS(st);
+	} else if (got == (ssize_t)sizeof(st) && WIFSIGNALED(st)) {
+		p->status_code = CLD_KILLED;
+		p->status = WTERMSIG(st);
+	} else {
+		p->status_code = si.si_code;
+		p->status = si.si_status;
+	}
 	return 1;
 }
 
@@ -525,6 +600,7 @@ void browser_proc_cleanup(struct agent *a, struct browser_proc *p)
 	proc_close_watch(a, &p->res_w);
 	proc_close_watch(a, &p->err_w);
 	proc_close_watch(a, &p->pid_w);
+	proc_close(&p->status_fd);
 	if (browser_proc_remove_profile(p) < 0)
 		log_warn("browser: could not remove the profile %s", p->profile);
 	p->profile[0] = '\0';

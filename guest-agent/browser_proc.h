@@ -2,12 +2,15 @@
  * --remote-debugging-pipe (its fd 3 reads our commands, its fd 4 writes
  * replies), a fresh profile directory, its own session and process group.
  *
- * The main process is a "clone child" (no SIGCHLD, exit signal 0) held by a
- * pidfd: the agent's waitpid(-1) reaper never takes it, so its exit status
- * stays ours to collect. Its own children are ordinary processes; when it
- * dies they are re-parented to the agent (PID 1 or a subreaper), which reaps
- * them. Killing means SIGKILL to the process group and to every process in
- * the same session or naming the profile directory (Chromium's helpers may
+ * A small keeper process (a fork of the agent that never execs) leads the
+ * session and the group, starts Chromium in it, waits for it and reports its
+ * exit status on a pipe. The keeper is a "clone child" (exit signal 0) held
+ * by a pidfd: the agent's waitpid(-1) reaper never takes it, so the status
+ * stays ours. (Chromium itself cannot be such a child: execve resets the
+ * exit signal to SIGCHLD.) Chromium's own children are ordinary processes;
+ * orphaned, they go to the agent (PID 1 or a subreaper), which reaps them.
+ * Killing means SIGKILL to the process group and to every process in the
+ * same session or naming the profile directory (Chromium's helpers may
  * leave the group). */
 #ifndef AGENTVM_GUEST_AGENT_BROWSER_PROC_H
 #define AGENTVM_GUEST_AGENT_BROWSER_PROC_H
@@ -31,12 +34,14 @@ struct browser_launch {
 /* The fds live in agent_watch structs so the owner can put them in the
  * agent's epoll set (their fn is the owner's to set). */
 struct browser_proc {
-	pid_t pid;		  /* 0: not started */
-	struct agent_watch pid_w; /* the pidfd: readable once the main process exited */
+	pid_t pid;		  /* the keeper, session and group leader; 0: not started */
+	pid_t browser_pid;	  /* Chromium's main process */
+	struct agent_watch pid_w; /* the keeper's pidfd: readable once it exited */
+	int status_fd;		  /* from the keeper: Chromium's pid, then its wait status */
 	struct agent_watch cmd_w; /* ours to write: Chromium's fd 3 */
 	struct agent_watch res_w; /* ours to read: Chromium's fd 4 */
 	struct agent_watch err_w; /* Chromium's stdout and stderr */
-	int reaped;		  /* the main process was collected */
+	int reaped;		  /* the keeper was collected */
 	int status_code;	  /* si_code (CLD_EXITED, CLD_KILLED...) once reaped */
 	int status;		  /* exit status or signal */
 	char profile[PATH_MAX];
@@ -61,8 +66,9 @@ int browser_proc_start(const struct browser_launch *l, struct browser_proc *p,
 
 /* SIGKILL everything the session started (see above). Safe to repeat. */
 void browser_proc_kill(struct browser_proc *p);
-/* Collect the main process if it has exited. Returns 1 once reaped (the
- * status fields filled), 0 while it runs, -errno. */
+/* Collect the keeper if it has exited (it does once Chromium's main process
+ * ended). Returns 1 once reaped (the status fields filled), 0 while it runs,
+ * -errno. */
 int browser_proc_reap(struct browser_proc *p);
 /* How many processes of the session are still alive (zombies excluded). */
 int browser_proc_count_alive(const struct browser_proc *p);

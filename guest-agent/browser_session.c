@@ -34,6 +34,8 @@ void browser_config_load(void)
 	if (browser_reg.configured)
 		return;
 	browser_reg.configured = 1;
+	/* Whatever way the agent ends, no browser or profile outlives it. */
+	atexit(browser_shutdown);
 	snprintf(browser_reg.proxy, sizeof(browser_reg.proxy), "http://127.0.0.1:3128");
 	if ((v = getenv("AGENTVM_CHROMIUM")) && *v)
 		snprintf(browser_reg.chromium, sizeof(browser_reg.chromium), "%s", v);

@@ -97,6 +97,8 @@ struct browser_nav {
 	char doc_loader[BROWSER_ID_MAX]; /* of the last main-frame document response */
 	int status;			 /* its HTTP status, 0 if none */
 	char net_error[128];
+	int same_doc_seen; /* navigate: the main frame moved inside its document */
+	int same_doc_wait; /* navigate: the reply said so; waiting for that event */
 	/* navigate: the loader the awaited lifecycle event came for, before the
 	 * reply to Page.navigate named ours */
 	char lifecycle_loader[BROWSER_ID_MAX];

@@ -76,6 +76,22 @@ def processes_with(text):
     return [p for p in found if alive(p)]
 
 
+def zombies_of(ppid):
+    """Zombie children of ppid."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "Z" and int(fields[1]) == ppid:
+            found.append(int(d))
+    return found
+
+
 t = ac.Tap()
 site = testsite.Site()
 proxy = testsite.Proxy()
@@ -304,6 +320,18 @@ try:
     r = c.request("browser.navigate", timeout=T, session="main", url=site.base + "/form")
     t.ok(r and r.get("ok"), "the other session never noticed", r)
 
+    # --- a hung browser ------------------------------------------------------------------------
+    r = c.request("browser.open", timeout=T, session="hung")
+    pid_hung = res(r).get("pid", 0)
+    os.kill(pid_hung, signal.SIGSTOP)
+    r = c.request("browser.snapshot", timeout=T, session="hung", timeout_ms=1000)
+    t.is_(code(r), "ETIMEDOUT", "a stopped browser: the request times out")
+    time.sleep(3.5)
+    r = c.request("browser.snapshot", timeout=T, session="hung")
+    t.ok(code(r) == "EBROWSER" and "stopped responding" in r["error"].get("message", ""),
+         "then it is declared hung: EBROWSER", r)
+    t.ok(wait_gone(pid_hung), "and killed")
+
     # --- no proxy listening: no way around it --------------------------------------------------
     dead_proxy = "http://127.0.0.1:%d" % testsite.closed_port()
     r = c.request("browser.open", timeout=T, session="noproxy", proxy=dead_proxy)
@@ -338,9 +366,22 @@ try:
 
     r = c.request("browser.close", timeout=T, session="main")
     t.ok(r and r.get("ok") and wait_gone(pid_main, 0.1), "close the first session", r)
+    r = c.request("browser.close", timeout=T, session="hung")
+    t.ok(r and r.get("ok") and "stopped responding" in res(r).get("crashed", ""),
+         "closing a dead session forgets it", r)
     time.sleep(0.5)
     t.is_(processes_with(profiles), [], "no chromium process is left")
     t.is_(os.listdir(profiles), [], "every profile directory was removed")
+    t.is_(zombies_of(agent.proc.pid), [], "no zombies under the agent")
+
+    # The agent stopping takes its browsers along, detached ones too.
+    r = c.request("browser.open", timeout=T, session="at-exit", detached=True)
+    pid_exit = res(r).get("pid", 0)
+    c.close()
+    agent.stop(t)
+    agent = None
+    t.ok(pid_exit and wait_gone(pid_exit), "stopping the agent kills its browsers")
+    t.is_(os.listdir(profiles), [], "and removes their profiles")
 finally:
     if agent:
         agent.stop(t)

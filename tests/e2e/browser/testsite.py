@@ -42,6 +42,14 @@ LINKS = """<!doctype html>
 """
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    """Clients that hang up (a browser killed or a request timed out) are no news."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 class Site:
     """The test web site; .posts holds the form posts (dicts), .hits the paths."""
 
@@ -116,8 +124,7 @@ class Site:
                 self.send_page(200, "Submitted",
                                "<h1>Thanks, %s</h1>" % html.escape(fields.get("name", "")))
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.base = "http://127.0.0.1:%d" % self.port
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -174,14 +181,16 @@ class Proxy:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(data)
+                    try:
+                        self.wfile.write(data)
+                    except OSError:
+                        pass  # the browser went away
 
             do_GET = forward
             do_POST = forward
             do_HEAD = forward
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
