@@ -57,8 +57,11 @@ try:
     ev = d.result("audit.tail", {"n": 100, "sandbox": "f2", "type": "exec"})["events"]
     ok(any("cancel" in e.get("error", "") or "client" in e.get("error", "") for e in ev),
        "the cancelled exec is audited")
-    time.sleep(0.3)
-    text = d.result("metrics")["text"]
+    for _ in range(30):
+        text = d.result("metrics")["text"]
+        if "agentvm_requests_in_flight 1\n" in text:
+            break
+        time.sleep(0.1)
     ok("agentvm_requests_in_flight 1\n" in text, "no request is left in flight")
 
     # 3. A flood of output to a client that does not read stalls only that exec.
