@@ -28,6 +28,7 @@
 #include "vmm/boot/boot.h"
 #include "vmm/devices/blk.h"
 #include "vmm/snapshot.h"
+#include "vmm/snapshot_kvm.h"
 #include "vmm/snapshot_memory.h"
 #include "vmm/vm.h"
 
@@ -762,6 +763,8 @@ int main(int argc, char **argv)
 	struct vm *vm = NULL;
 	struct snapshot *snap = NULL;
 	struct snapshot_state *st = NULL;
+	struct kvm_cpuid2 **cpuids = NULL;
+	uint32_t ncpuids = 0;
 	struct api_vm actx = { 0 };
 	struct boot_entry entry;
 	struct vm_config vcfg;
@@ -791,6 +794,7 @@ int main(int argc, char **argv)
 	if (o.restore) {
 		if (main_restore_open(&o, &st, &mem_fd, &mem_path) < 0)
 			goto out;
+		ncpuids = st->ncpus;
 		log_debug("restore: state read and checked at +%llu us",
 			  (unsigned long long)(snapshot_now_us() - t0));
 	} else {
@@ -802,7 +806,15 @@ int main(int argc, char **argv)
 	if (main_open_serial(o.serial, &serial_fd) < 0)
 		goto out;
 
+	if (st) {
+		cpuids = snapshot_kvm_cpuids_new(st);
+		if (!cpuids) {
+			log_err("out of memory");
+			goto out;
+		}
+	}
 	vcfg = (struct vm_config){
+		.cpuids = (const struct kvm_cpuid2 *const *)cpuids,
 		.mem_size = st ? st->mem_size : o.mem_size,
 		.ncpus = st ? (int)st->ncpus : o.ncpus,
 		.has_mem_file = st != NULL,
@@ -860,6 +872,7 @@ out:
 	vm_free(vm);
 	snapshot_free(snap);
 	snapshot_state_free(st);
+	snapshot_kvm_cpuids_free(cpuids, ncpuids);
 	if (serial_fd > STDERR_FILENO)
 		close(serial_fd);
 	main_unmap_file(&initrd);

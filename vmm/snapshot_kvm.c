@@ -91,6 +91,27 @@ int snapshot_kvm_save_vcpu(struct kvm *kvm, struct vcpu *vcpu, struct snapshot_v
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	{
+		struct {
+			struct kvm_cpuid2 hdr;
+			struct kvm_cpuid_entry2 e[SNAPSHOT_MAX_CPUID];
+		} *cpuid = calloc(1, sizeof(*cpuid));
+		if (!cpuid) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		cpuid->hdr.nent = SNAPSHOT_MAX_CPUID;
+		r = ioctl(vcpu->fd, KVM_GET_CPUID2, cpuid) < 0 ? -errno : 0;
+		if (r == 0) {
+			out->ncpuid = cpuid->hdr.nent;
+			memcpy(out->cpuid, cpuid->e, (size_t)out->ncpuid * sizeof(cpuid->e[0]));
+		}
+		free(cpuid);
+		if (r < 0) {
+			snprintf(err, errlen, "KVM_GET_CPUID2: %s", strerror(-r));
+			return r;
+		}
+	}
 	SNAPSHOT_IOCTL(vcpu->fd, KVM_GET_REGS, &out->regs, "KVM_GET_REGS");
 	SNAPSHOT_IOCTL(vcpu->fd, KVM_GET_SREGS, &out->sregs, "KVM_GET_SREGS");
 	if (kvm->has_xsave) {
@@ -240,4 +261,32 @@ int snapshot_kvm_restore_vm(struct kvm *kvm, const struct snapshot_state *st, ch
 	chip = st->ioapic;
 	SNAPSHOT_IOCTL(kvm->vm_fd, KVM_SET_IRQCHIP, &chip, "KVM_SET_IRQCHIP (IOAPIC)");
 	return 0;
+}
+
+struct kvm_cpuid2 **snapshot_kvm_cpuids_new(const struct snapshot_state *st)
+{
+	struct kvm_cpuid2 **c = calloc(st->ncpus, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	for (uint32_t i = 0; i < st->ncpus; i++) {
+		uint32_t n = st->vcpus[i].ncpuid;
+		c[i] = calloc(1, sizeof(*c[i]) + (size_t)n * sizeof(c[i]->entries[0]));
+		if (!c[i]) {
+			snapshot_kvm_cpuids_free(c, st->ncpus);
+			return NULL;
+		}
+		c[i]->nent = n;
+		memcpy(c[i]->entries, st->vcpus[i].cpuid, (size_t)n * sizeof(c[i]->entries[0]));
+	}
+	return c;
+}
+
+void snapshot_kvm_cpuids_free(struct kvm_cpuid2 **cpuids, uint32_t n)
+{
+	if (!cpuids)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		free(cpuids[i]);
+	free(cpuids);
 }

@@ -27,4 +27,9 @@ int snapshot_kvm_save_vm(struct kvm *kvm, struct snapshot_state *st, char *err, 
 int snapshot_kvm_restore_vm(struct kvm *kvm, const struct snapshot_state *st, char *err,
 			    size_t errlen);
 
+/* The saved CPUID of each vCPU as KVM_SET_CPUID2 takes it (for
+ * vm_config.cpuids); free with snapshot_kvm_cpuids_free(). NULL: no memory. */
+struct kvm_cpuid2 **snapshot_kvm_cpuids_new(const struct snapshot_state *st);
+void snapshot_kvm_cpuids_free(struct kvm_cpuid2 **cpuids, uint32_t n);
+
 #endif

@@ -118,6 +118,9 @@ static void snapshot_w_vcpu(struct snapshot_writer *w, uint32_t index,
 	snprintf(name, sizeof(name), "cpu@%u", index);
 	snapshot_w_begin(w, name);
 	snapshot_w_u32(w, "reg", index);
+	snapshot_w_bytes(w, "cpuid", c->cpuid,
+			 (size_t)(c->ncpuid < SNAPSHOT_MAX_CPUID ? c->ncpuid : SNAPSHOT_MAX_CPUID) *
+				 sizeof(c->cpuid[0]));
 	snapshot_w_bytes(w, "regs", &c->regs, sizeof(c->regs));
 	snapshot_w_bytes(w, "sregs", &c->sregs, sizeof(c->sregs));
 	if (c->has_xsave)
@@ -462,6 +465,15 @@ static void snapshot_r_vcpu(struct snapshot_reader *rd, int node, uint32_t index
 	const fdt32_t *cells;
 
 	snprintf(what, sizeof(what), "cpu@%u", index);
+	cells = fdt_getprop(rd->fdt, node, "cpuid", &len);
+	if (!cells || len <= 0 || len % (int)sizeof(c->cpuid[0]) ||
+	    (size_t)len / sizeof(c->cpuid[0]) > SNAPSHOT_MAX_CPUID) {
+		snapshot_fail(rd, -EINVAL, "%s: cpuid is missing or not 1 to %d entries", what,
+			      SNAPSHOT_MAX_CPUID);
+		return;
+	}
+	c->ncpuid = (uint32_t)((size_t)len / sizeof(c->cpuid[0]));
+	memcpy(c->cpuid, cells, (size_t)len);
 	snapshot_r_bytes(rd, node, what, "regs", &c->regs, sizeof(c->regs), 0);
 	snapshot_r_bytes(rd, node, what, "sregs", &c->sregs, sizeof(c->sregs), 0);
 	c->has_xsave = snapshot_r_bytes(rd, node, what, "xsave", c->xsave, sizeof(c->xsave), 1);

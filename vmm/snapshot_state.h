@@ -4,8 +4,8 @@
  *   / { format = "agentvm-snapshot"; checksum = [sha-256];
  *       vm { format-version, layout, memory-size, memory-slots, vcpu-count,
  *            tsc-khz, memory-file };
- *       vcpus { cpu@N { regs, sregs, xsave | fpu, xcrs, lapic, msrs,
- *                       mp-state, events, debugregs } };
+ *       vcpus { cpu@N { cpuid, regs, sregs, xsave | fpu, xcrs, lapic,
+ *                       msrs, mp-state, events, debugregs } };
  *       irqchip { pic-master, pic-slave, ioapic };
  *       pit { state }; clock { state };
  *       devices { serial@3f8 {...}; vsock@d0000000 { ...; queue@0 {...} }; ... } }
@@ -31,11 +31,14 @@
 #define SNAPSHOT_LAYOUT		"x86_64-ram-below-3g-then-4g"
 #define SNAPSHOT_MAX_VCPUS	64
 #define SNAPSHOT_MAX_MSRS	256
+#define SNAPSHOT_MAX_CPUID	256
 #define SNAPSHOT_MAX_DEVICES	17 /* the serial port and 16 virtio devices */
 #define SNAPSHOT_PATH_MAX	4096
 #define SNAPSHOT_MAX_BLOB	(16u << 20) /* a state file is far smaller */
 
 struct snapshot_vcpu {
+	uint32_t ncpuid; /* the CPUID entries the vCPU was given */
+	struct kvm_cpuid_entry2 cpuid[SNAPSHOT_MAX_CPUID];
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	int has_xsave; /* xsave (struct kvm_xsave's region), else fpu */

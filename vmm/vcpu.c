@@ -102,6 +102,11 @@ int vcpu_set_cpuid(struct vcpu *vcpu, struct kvm *kvm, const struct kvm_cpuid2 *
 	return ioctl(vcpu->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
 }
 
+int vcpu_set_cpuid_as(struct vcpu *vcpu, const struct kvm_cpuid2 *cpuid)
+{
+	return ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0 ? -errno : 0;
+}
+
 int vcpu_set_msrs(struct vcpu *vcpu)
 {
 	static const struct kvm_msr_entry boot_msrs[] = {

@@ -59,6 +59,8 @@ void vcpu_free(struct vcpu *vcpu);
 /* KVM_SET_CPUID2 from KVM's supported set, adjusted for this vCPU of ncpus. */
 int vcpu_set_cpuid(struct vcpu *vcpu, struct kvm *kvm, const struct kvm_cpuid2 *supported,
 		   int ncpus);
+/* KVM_SET_CPUID2 with exactly cpuid (a snapshot's). */
+int vcpu_set_cpuid_as(struct vcpu *vcpu, const struct kvm_cpuid2 *cpuid);
 /* The MSRs Linux expects at boot: SYSENTER_*, STAR/LSTAR/CSTAR/SFMASK,
  * KERNEL_GS_BASE, TSC, MISC_ENABLE (fast strings), MTRR default type WB. */
 int vcpu_set_msrs(struct vcpu *vcpu);

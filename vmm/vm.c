@@ -360,6 +360,25 @@ nomem:
 	return r;
 }
 
+/* vCPUs with the CPUID a snapshot recorded; its state sets their MSRs. */
+static int vm_add_vcpus_as(struct vm *vm, const struct kvm_cpuid2 *const *cpuids, char *err,
+			   size_t errlen)
+{
+	for (int i = 0; i < vm->ncpus; i++) {
+		const char *what = "KVM_CREATE_VCPU";
+		int r = vcpu_new(vm->kvm, i, &vm->env, &vm->vcpus[i]);
+		if (r == 0) {
+			what = "KVM_SET_CPUID2";
+			r = vcpu_set_cpuid_as(vm->vcpus[i], cpuids[i]);
+		}
+		if (r < 0) {
+			snprintf(err, errlen, "vcpu%d: %s: %s", i, what, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
 static int vm_add_vcpus(struct vm *vm, char *err, size_t errlen)
 {
 	int r;
@@ -435,7 +454,10 @@ int vm_new(const struct vm_config *cfg, struct vm **out, char *err, size_t errle
 	r = kvm_setup(vm->kvm, vm->mem, err, errlen);
 	if (r < 0)
 		goto fail;
-	r = vm_add_vcpus(vm, err, errlen);
+	if (cfg->cpuids)
+		r = vm_add_vcpus_as(vm, cfg->cpuids, err, errlen);
+	else
+		r = vm_add_vcpus(vm, err, errlen);
 	if (r < 0)
 		goto fail;
 	r = vm_add_devices(vm, cfg, err, errlen);

@@ -34,6 +34,9 @@ struct vm_config {
 	uint64_t mem_size; /* bytes, a non-zero multiple of 4 KiB */
 	int has_mem_file;  /* RAM is mem_file_fd (mem_size bytes) mapped private */
 	int mem_file_fd;   /* not owned */
+	/* Restore: vCPU i gets exactly cpuids[i] (KVM's supported set is not
+	 * read, nor are boot MSRs set); NULL: built from the supported set. */
+	const struct kvm_cpuid2 *const *cpuids;
 	int ncpus;	   /* 1..VM_MAX_VCPUS (and at most what KVM allows) */
 	int serial_out_fd; /* COM1 output; -1 discards it. Not owned. */
 	int serial_in_fd;  /* COM1 input through the loop; -1 for none. Not owned. */

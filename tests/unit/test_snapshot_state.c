@@ -29,6 +29,10 @@ static struct snapshot_state *make_state(uint32_t ncpus)
 	snprintf(st->memory_file, sizeof(st->memory_file), "/var/tmp/golden.mem");
 	for (uint32_t i = 0; i < ncpus; i++) {
 		struct snapshot_vcpu *c = &st->vcpus[i];
+		c->ncpuid = 2;
+		c->cpuid[0] =
+			(struct kvm_cpuid_entry2){ .function = 0, .eax = 0xd, .ebx = 0x68747541 };
+		c->cpuid[1] = (struct kvm_cpuid_entry2){ .function = 1, .ebx = i << 24 };
 		c->regs.rip = 0x400000 + i;
 		c->regs.rax = 0x1122334455667788ull;
 		c->sregs.cr3 = 0x9000;
@@ -102,7 +106,9 @@ static int states_equal(const struct snapshot_state *a, const struct snapshot_st
 		return 0;
 	for (uint32_t i = 0; i < a->ncpus; i++) {
 		const struct snapshot_vcpu *x = &a->vcpus[i], *y = &b->vcpus[i];
-		if (memcmp(&x->regs, &y->regs, sizeof(x->regs)) ||
+		if (x->ncpuid != y->ncpuid ||
+		    memcmp(x->cpuid, y->cpuid, x->ncpuid * sizeof(x->cpuid[0])) ||
+		    memcmp(&x->regs, &y->regs, sizeof(x->regs)) ||
 		    memcmp(&x->sregs, &y->sregs, sizeof(x->sregs)) ||
 		    x->has_xsave != y->has_xsave || memcmp(x->xsave, y->xsave, sizeof(x->xsave)) ||
 		    x->has_xcrs != y->has_xcrs || memcmp(&x->xcrs, &y->xcrs, sizeof(x->xcrs)) ||
@@ -257,6 +263,12 @@ static void test_bad_files(void)
 	fdt_setprop(b, fdt_path_offset(b, "/vcpus/cpu@0"), "regs", "short", 5);
 	finish_edit(b, &blen);
 	expect_bad(b, blen, -EINVAL, "property regs has 5 bytes", "regs of the wrong size");
+	free(b);
+
+	b = editable(blob, len, &cap);
+	fdt_setprop(b, fdt_path_offset(b, "/vcpus/cpu@0"), "cpuid", copy, 41);
+	finish_edit(b, &blen);
+	expect_bad(b, blen, -EINVAL, "cpuid is missing or not", "a CPUID entry cut short");
 	free(b);
 
 	b = editable(blob, len, &cap);
