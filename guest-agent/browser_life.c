@@ -257,9 +257,15 @@ void browser_session_free_later(struct browser_session *s)
 		return;
 	s->freed = 1;
 	browser_session_unwatch(s, &s->timer);
-	if (s->proc.pid > 0 && !s->proc.reaped)
-		log_warn("browser %s: chromium %d did not exit after SIGKILL", s->name,
-			 (int)s->proc.pid);
+	if (s->proc.pid > 0 && !s->proc.reaped && s->proc.pid_w.fd >= 0) {
+		/* Nobody else reaps the keeper: wait for it here, briefly. */
+		struct pollfd pfd = { .fd = s->proc.pid_w.fd, .events = POLLIN };
+
+		browser_proc_kill(&s->proc);
+		if (poll(&pfd, 1, 200) <= 0 || browser_proc_reap(&s->proc) != 1)
+			log_warn("browser %s: chromium's keeper %d did not exit after SIGKILL",
+				 s->name, (int)s->proc.pid);
+	}
 	browser_proc_cleanup(s->a, &s->proc);
 	sess_uncount(s);
 	agent_list_del(&s->link);
@@ -310,6 +316,7 @@ static void reg_trim_dead(void)
 
 void browser_session_died(struct browser_session *s, const char *reason)
 {
+	int starting = s->state == BROWSER_STARTING;
 	char msg[600];
 
 	if (s->state == BROWSER_DEAD || s->state == BROWSER_CLOSING || s->freed)
@@ -329,6 +336,9 @@ void browser_session_died(struct browser_session *s, const char *reason)
 	s->npending = 0;
 	snprintf(msg, sizeof(msg), "the browser of session %s died: %s", s->name, reason);
 	browser_session_fail_all(s, "EBROWSER", msg);
+	/* One that never got ready is not kept: browser.open said why. */
+	if (starting)
+		browser_session_close(s, NULL);
 	reg_trim_dead();
 }
 

@@ -2,12 +2,13 @@
 Chromium against a small site on 127.0.0.1, reached only through a forwarding
 proxy run by this test."""
 
-import base64
 import os
 import re
+import shutil
 import signal
 import struct
 import sys
+import tempfile
 import time
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -98,8 +99,8 @@ proxy = testsite.Proxy()
 tmp_agent_dir = None
 agent = None
 try:
-    import tempfile
     profiles = tempfile.mkdtemp(prefix="agentvm-browser-test.")
+    agent_dir_for_fakes = tempfile.mkdtemp(prefix="agentvm-browser-fake.")
     os.environ["AGENTVM_BROWSER_TMPDIR"] = profiles
     os.environ["AGENTVM_BROWSER_PROXY"] = proxy.url
     agent = ac.Agent()
@@ -382,6 +383,27 @@ try:
     agent = None
     t.ok(pid_exit and wait_gone(pid_exit), "stopping the agent kills its browsers")
     t.is_(os.listdir(profiles), [], "and removes their profiles")
+
+    # A browser that cannot start says why.
+    fake = os.path.join(agent_dir_for_fakes, "not-chromium")
+    with open(fake, "w") as f:
+        f.write("#!/bin/sh\necho 'fatal: this is not chromium' >&2\nexit 3\n")
+    os.chmod(fake, 0o755)
+    os.environ["AGENTVM_CHROMIUM"] = fake
+    agent = ac.Agent()
+    c = agent.connect()
+    r = c.request("browser.open", timeout=T, session="broken")
+    t.ok(code(r) == "EBROWSER" and "exited with status 3 (fatal: this is not chromium)" in
+         r["error"].get("message", ""), "a browser that exits at start: EBROWSER with its words",
+         r)
+    t.is_(res(c.request("browser.list", timeout=T)).get("sessions"), [],
+          "and no session is left")
+    os.environ["AGENTVM_CHROMIUM"] = os.path.join(agent_dir_for_fakes, "missing")
+    agent.stop(t)
+    agent = ac.Agent()
+    c = agent.connect()
+    t.is_(code(c.request("browser.open", timeout=T)), "ENOENT", "no chromium at all: ENOENT")
+    t.is_(os.listdir(profiles), [], "failed starts leave no profile")
 finally:
     if agent:
         agent.stop(t)
@@ -389,6 +411,7 @@ finally:
     proxy.stop()
     try:
         os.rmdir(profiles)
+        shutil.rmtree(agent_dir_for_fakes)
     except (OSError, NameError):
         pass
 t.done()
