@@ -27,6 +27,7 @@
 #include "vmm/api_vm.h"
 #include "vmm/boot/boot.h"
 #include "vmm/devices/blk.h"
+#include "vmm/seccomp.h"
 #include "vmm/snapshot.h"
 #include "vmm/snapshot_kvm.h"
 #include "vmm/snapshot_memory.h"
@@ -60,6 +61,8 @@ struct main_opts {
 	const char *serial; /* "stdout", "none" or "file:PATH" */
 	const char *name;
 	int no_workarounds;
+	int seccomp_off;	    /* --seccomp off */
+	int test_forbidden_syscall; /* test hook, see vmm/seccomp.h */
 
 	int vsock;
 	uint64_t vsock_cid;
@@ -115,6 +118,9 @@ static void main_usage(FILE *f)
 		"                         ro; ID, up to 20 bytes, answers GET_ID). Repeatable,\n"
 		"                         up to 14 drives\n"
 		"  --no-host-workarounds  do not adapt a Linux command line to this host's KVM\n"
+		"  --seccomp on|off       syscall allowlists per thread, installed before the\n"
+		"                         guest's first instruction (default: on; off is for\n"
+		"                         debugging, see docs/JAIL.md)\n"
 		"  --api PATH             serve the control API on the Unix socket PATH:\n"
 		"                         JSON-RPC 2.0, one request per line; methods vm.pause,\n"
 		"                         vm.resume, vm.snapshot {state, memory}, vm.reset,\n"
@@ -363,6 +369,8 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		OPT_RESTORE,
 		OPT_RESTORE_MEMORY,
 		OPT_PAUSED,
+		OPT_SECCOMP,
+		OPT_TEST_FORBIDDEN_SYSCALL,
 	};
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -380,6 +388,8 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		{ "restore", required_argument, NULL, OPT_RESTORE },
 		{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEMORY },
 		{ "paused", no_argument, NULL, OPT_PAUSED },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+		{ "test-forbidden-syscall", no_argument, NULL, OPT_TEST_FORBIDDEN_SYSCALL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -440,6 +450,16 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		case OPT_DRIVE:
 			if (main_parse_drive(o, optarg) < 0)
 				return 1;
+			break;
+		case OPT_SECCOMP:
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+				log_err("--seccomp '%s': expected on or off", optarg);
+				return 2;
+			}
+			o->seccomp_off = strcmp(optarg, "off") == 0;
+			break;
+		case OPT_TEST_FORBIDDEN_SYSCALL:
+			o->test_forbidden_syscall = 1;
 			break;
 		case 'h':
 			main_usage(stdout);
@@ -768,6 +788,7 @@ int main(int argc, char **argv)
 	struct api_vm actx = { 0 };
 	struct boot_entry entry;
 	struct vm_config vcfg;
+	struct seccomp_options sc;
 	_cleanup_close_ int sfd = -1, mem_fd = -1;
 	const char *mem_path = NULL;
 	int serial_fd = -1;
@@ -864,6 +885,11 @@ int main(int argc, char **argv)
 		if (api_vm_start(&actx, o.api) < 0)
 			goto out;
 	}
+	/* seccomp: the loop thread's allowlist, before any vCPU starts (vmm/seccomp.h). */
+	sc = (struct seccomp_options){ .enabled = !o.seccomp_off,
+				       .test_forbidden_syscall = o.test_forbidden_syscall };
+	if (seccomp_prepare(&sc) < 0 || seccomp_install_loop() < 0)
+		goto out;
 	code = vm_run(vm, o.paused);
 	if (vm_defer_teardown(vm, &teardown_fd) < 0)
 		log_debug("VM teardown stays in this process");

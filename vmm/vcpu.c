@@ -13,6 +13,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "vmm/cpuid.h"
+#include "vmm/seccomp.h"
 
 /* The signal that knocks a vCPU thread out of KVM_RUN. */
 #define VCPU_KICK_SIGNAL (SIGRTMIN)
@@ -440,6 +441,10 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	snprintf(name, sizeof(name), "vcpu%d", vcpu->index);
 	pthread_setname_np(pthread_self(), name);
+	/* seccomp: this thread's allowlist before its first KVM_RUN (vmm/seccomp.h).
+	 * Should it fail, the VM ends: vm_end() stops every vCPU. */
+	if (seccomp_install_vcpu() < 0)
+		vcpu->env->end(vcpu->env->opaque, VCPU_EXIT_ERROR);
 
 	while (!atomic_load(&vcpu->stop)) {
 		if (atomic_load(&vcpu->pause_req)) {
