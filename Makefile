@@ -153,7 +153,7 @@ export BUILD_DIR := $(abspath $(BUILD))
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_BINS) guests
-	@$(MAKE) --no-print-directory test-unit test-guests test-e2e test-fuzz test-boot
+	@$(MAKE) --no-print-directory -k test-unit test-guests test-e2e test-fuzz test-boot
 
 test-unit: $(UNIT_BINS)
 	$(PROVE) $(TEST_UNIT)
