@@ -1,6 +1,7 @@
 #include "host/backend.h"
 
 #include "common/log.h"
+#include "host/backend_libvirt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@ struct backend_sandbox {
 static const struct backend_ops *const backend_all[] = {
 	&backend_microvm_ops,
 	&backend_container_ops,
+	&backend_libvirt_ops,
 };
 
 int backend_lookup(const char *name, const struct backend_ops **out)

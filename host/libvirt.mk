@@ -1,0 +1,7 @@
+# The libvirt backend links libvirt's C library when its headers are installed
+# (Debian: libvirt-dev); without them host/backend_libvirt.c builds a stub that
+# says so, and nothing links -lvirt.
+ifneq ($(wildcard /usr/include/libvirt/libvirt.h),)
+LDLIBS_ALL += -lvirt
+endif
+

@@ -1,0 +1,48 @@
+/* The libvirt domain XML of one sandbox: a transient KVM domain that boots
+ * our guest kernel directly, with the image as a read-only virtio disk, CPU
+ * and memory quotas (cputune, memtune), no network interface, and the agent
+ * channel (vhost-vsock, or a virtio-serial port backed by a host Unix socket).
+ * Pure string building: no libvirt calls, so it is unit-tested anywhere. */
+#ifndef AGENTVM_HOST_LIBVIRT_XML_H
+#define AGENTVM_HOST_LIBVIRT_XML_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The virtio-serial port the agent opens: /dev/virtio-ports/<this>. */
+#define LIBVIRT_XML_CHANNEL "org.agentvm.0"
+/* What QEMU needs beyond guest RAM, added to memtune's hard_limit. */
+#define LIBVIRT_XML_MEM_OVERHEAD (256ull << 20)
+#define LIBVIRT_XML_CPU_PERIOD	 100000u
+
+enum libvirt_xml_channel { LIBVIRT_XML_SERIAL, LIBVIRT_XML_VSOCK };
+
+struct libvirt_xml_config {
+	const char *name;     /* domain name; escaped, never trusted */
+	const char *kernel;   /* host path of vmlinux/bzImage */
+	const char *initrd;   /* optional */
+	const char *cmdline;  /* optional kernel command line */
+	const char *disk;     /* optional read-only image (rootfs.erofs) */
+	const char *console;  /* optional file for the serial console */
+	const char *machine;  /* QEMU machine type; NULL: "pc" */
+	const char *emulator; /* optional QEMU binary */
+	enum libvirt_xml_channel channel;
+	const char *channel_path; /* LIBVIRT_XML_SERIAL: host socket QEMU binds;
+				   * NULL: libvirt picks one under its state dir */
+	uint64_t mem_bytes;	  /* guest RAM, > 0 */
+	uint32_t cpu_millis;	  /* total CPU; vCPUs = ceil(cpu_millis/1000) */
+};
+
+/* The number of vCPUs cpu_millis asks for (at least 1). */
+unsigned libvirt_xml_vcpus(uint32_t cpu_millis);
+
+/* Append s to buf (size len, at offset *pos) with & < > ' " escaped. Returns 0,
+ * -ENOSPC if it does not fit, or -EINVAL for control characters other than
+ * tab (libvirt rejects them, and a path or name holding one is an error). */
+int libvirt_xml_escape(char *buf, size_t len, size_t *pos, const char *s);
+
+/* Build the domain XML into a new string (*out, caller frees). -EINVAL for a
+ * missing name/kernel, zero memory or a control character; -ENOSPC past 64 KiB. */
+int libvirt_xml_domain(const struct libvirt_xml_config *cfg, char **out);
+
+#endif
