@@ -8,6 +8,7 @@
 #include "host/api.h"
 #include "host/audit.h"
 #include "host/daemon_internal.h"
+#include "host/task_queue.h"
 #include "host/metrics.h"
 #include "host/pool.h"
 #include "host/state.h"
@@ -815,6 +816,7 @@ static void daemon_stop(struct daemon *d)
 	d->stopping = true;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
+	task_queue_stop(d);
 	if (d->lfd >= 0) {
 		close(d->lfd);
 		unlink(d->socket_path);
@@ -897,6 +899,9 @@ int daemon_run(const struct daemon_config *cfg)
 	ev.data.u64 = EV_LISTEN;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->lfd, &ev);
 	r = pool_start(d);
+	if (r < 0)
+		goto out;
+	r = task_queue_start(d);
 	if (r < 0)
 		goto out;
 	log_info("listening on %s (state in %s)", d->socket_path, d->state_dir);

@@ -5,6 +5,7 @@
 #include "host/api.h"
 #include "host/audit.h"
 #include "host/daemon_internal.h"
+#include "host/task_queue.h"
 #include "host/metrics.h"
 #include "host/pool.h"
 #include "host/state.h"
@@ -915,6 +916,8 @@ void daemon_dispatch(struct daemon *d, struct client *c, struct json_object *roo
 		method_metrics(op);
 	} else if (!strcmp(name, "daemon.info")) {
 		method_info(op);
+	} else if (task_queue_method(op)) {
+		/* task.* and batch.cancel: host/task_queue.c */
 	} else {
 		op_error(op, API_METHOD_NOT_FOUND, NULL, "no method '%s'", name);
 		op_finish(op);
