@@ -26,6 +26,8 @@ static const char main_usage[] =
 	"  logs     a sandbox's audit events, or its PID 1's output\n"
 	"  top      live resource use of the sandboxes\n"
 	"  audit    tail or verify the audit log\n"
+	"  batch    run a file of tasks, each in a fresh sandbox, N at a time\n"
+	"  test     run a test suite, each case in a freshly reset sandbox (TAP, JUnit)\n"
 	"  daemon   run agentvmd, the controller, in the foreground\n"
 	"  doctor   check what this host can isolate with, and why\n"
 	"  mcp      serve MCP on stdio: sandbox and browser tools for AI agents\n"
@@ -33,15 +35,22 @@ static const char main_usage[] =
 	"'agentvm COMMAND --help' describes each command. 'agentvm --socket PATH COMMAND'\n"
 	"(or AGENTVMD_SOCKET) talks to the agentvmd on PATH.\n";
 
+/* host/cli/cli_batch.c, host/cli/cli_test.c */
+int cli_batch_main(int argc, char **argv);
+int cli_test_main(int argc, char **argv);
+
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } main_cmds[] = {
-	{ "run", cli_run_main },       { "doctor", cli_doctor_main },	  { "mcp", mcp_main },
-	{ "create", cli_create_main }, { "exec", cli_exec_main },	  { "cp", cli_cp_main },
-	{ "reset", cli_reset_main },   { "snapshot", cli_snapshot_main }, { "ls", cli_ls_main },
-	{ "rm", cli_rm_main },	       { "logs", cli_logs_main },	  { "top", cli_top_main },
-	{ "audit", cli_audit_main },   { "daemon", cli_daemon_main },
+	{ "run", cli_run_main },     { "doctor", cli_doctor_main },
+	{ "mcp", mcp_main },	     { "create", cli_create_main },
+	{ "exec", cli_exec_main },   { "cp", cli_cp_main },
+	{ "reset", cli_reset_main }, { "snapshot", cli_snapshot_main },
+	{ "ls", cli_ls_main },	     { "rm", cli_rm_main },
+	{ "logs", cli_logs_main },   { "top", cli_top_main },
+	{ "audit", cli_audit_main }, { "daemon", cli_daemon_main },
+	{ "batch", cli_batch_main }, { "test", cli_test_main },
 };
 
 int main(int argc, char **argv)
