@@ -73,8 +73,6 @@ static const char *const seccomp_loop_only[] = {
 	"timerfd_gettime",
 	"pipe2",
 	"close",
-	"dup",
-	"dup3",
 	"lseek",
 	"fstat",
 	"newfstatat",
@@ -87,14 +85,14 @@ static const char *const seccomp_loop_only[] = {
 	"pwritev2",
 	"fdatasync",
 	"fsync",
-	/* Snapshots: the state and memory files, written and read in the
-	 * directory the jail gives the VMM; the vsock socket is unlinked at exit. */
+	/* Snapshots (vm.snapshot on the control socket), in the directories
+	 * the jail gives the VMM: the state file, written under a temporary
+	 * name and renamed; the memory file (ftruncate, pwrite, lseek with
+	 * SEEK_DATA/SEEK_HOLE, pread). Reset re-maps it (mmap MAP_FIXED).
+	 * The vsock and control sockets are unlinked at exit. */
 	"openat",
 	"ftruncate",
-	"fallocate",
 	"rename",
-	"renameat",
-	"renameat2",
 	"unlink",
 	"unlinkat",
 	/* vsock: the hybrid-vsock bridge to Unix sockets, and the control
@@ -122,7 +120,7 @@ static const char *const seccomp_loop_only[] = {
 	"rseq",
 	"rt_sigaction",
 	"sched_yield",
-	/* Bounded waits (a vCPU that does not park, cgroup-style retries). */
+	/* Short sleeps of the C library and of bounded waits. */
 	"nanosleep",
 	"clock_nanosleep",
 	/* The deferred-teardown child closes every fd but the VM's. */
