@@ -37,11 +37,14 @@ static struct browser_session *sess_of(struct agent_watch *w, size_t off)
 
 #define SESS_OF(w, member) sess_of(w, offsetof(struct browser_session, member))
 
-static void sess_pipe_eof(struct browser_session *s)
+void browser_session_pipe_lost(struct browser_session *s)
 {
 	char why[600];
 
 	browser_session_unwatch(s, &s->proc.res_w);
+	browser_session_unwatch(s, &s->proc.cmd_w);
+	if (s->state != BROWSER_READY && s->state != BROWSER_STARTING)
+		return;
 	if (browser_proc_reap(&s->proc) == 1) {
 		browser_proc_describe(&s->proc, why, sizeof(why));
 		browser_session_died(s, why);
@@ -68,7 +71,7 @@ static void sess_on_res(struct agent *a, struct agent_watch *w, uint32_t events)
 			break;
 		if (n <= 0) {
 			browser_session_process(s);
-			sess_pipe_eof(s);
+			browser_session_pipe_lost(s);
 			browser_session_leave(s);
 			return;
 		}
@@ -90,10 +93,8 @@ static void sess_on_cmd(struct agent *a, struct agent_watch *w, uint32_t events)
 	struct browser_session *s = SESS_OF(w, proc.cmd_w);
 
 	(void)a;
-	if (events & (EPOLLERR | EPOLLHUP)) {
-		browser_session_died(s, "chromium closed its DevTools pipe");
-		return;
-	}
+	if (events & (EPOLLERR | EPOLLHUP))
+		browser_session_pipe_lost(s);
 	browser_session_leave(s);
 }
 

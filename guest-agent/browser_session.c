@@ -273,8 +273,7 @@ void browser_session_leave(struct browser_session *s)
 		if (r == -EAGAIN) {
 			browser_session_watch(s, &s->proc.cmd_w, EPOLLOUT);
 		} else if (r < 0) {
-			browser_session_died(s, "chromium stopped reading its DevTools pipe");
-			return;
+			browser_session_pipe_lost(s);
 		} else {
 			browser_session_watch(s, &s->proc.cmd_w, 0);
 		}

@@ -205,6 +205,9 @@ struct browser_session *browser_session_new(struct agent *a, const char *name);
 /* The browser died: kill what is left, fail every op with EBROWSER, keep
  * the reason for later requests. */
 void browser_session_died(struct browser_session *s, const char *reason);
+/* A pipe to Chromium broke: the browser is dying. It dies with the exit
+ * status when that comes within a moment, or with a generic reason. */
+void browser_session_pipe_lost(struct browser_session *s);
 /* Kill s and free it once its processes are gone; closer (may be NULL)
  * gets the reply then. */
 void browser_session_close(struct browser_session *s, struct browser_op *closer);
