@@ -348,7 +348,10 @@ int cli_batch_main(int argc, char **argv)
 			break;
 		}
 		struct json_object *tasks = json_object_object_get(res, "tasks");
-		for (size_t i = 0; i < json_object_array_length(tasks); i++) {
+		size_t ntasks = json_object_is_type(tasks, json_type_array)
+					? json_object_array_length(tasks)
+					: 0;
+		for (size_t i = 0; i < ntasks; i++) {
 			struct json_object *t = json_object_array_get_idx(tasks, i);
 			const char *st = json_object_get_string(json_object_object_get(t, "state"));
 			fprintf(results, "%s\n",
@@ -365,13 +368,12 @@ int cli_batch_main(int argc, char **argv)
 			    cli_batch_count(counts, "cancelled");
 		pr.done = pr.passed + pr.failed;
 		pr.total = cli_batch_count(counts, "total");
-		bool finished = pr.running + cli_batch_count(counts, "queued") == 0 &&
-				json_object_array_length(tasks) == 0;
+		bool finished = pr.running + cli_batch_count(counts, "queued") == 0 && ntasks == 0;
 		json_object_put(res);
 		cli_batch_draw(&pr, finished);
 		if (finished)
 			break;
-		if (json_object_array_length(tasks) == 0)
+		if (ntasks == 0)
 			usleep(100 * 1000);
 	}
 	client_close(c);
