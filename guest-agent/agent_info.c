@@ -3,9 +3,11 @@
 #include "common/json_util.h"
 #include "guest-agent/agent.h"
 #include "guest-agent/agent_proto.h"
+#include "guest-agent/browser_proc.h"
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysinfo.h>
@@ -17,6 +19,16 @@ static const char *const info_capabilities[] = {
 	"exec",	     "exec.pty",  "exec.stdin_stream", "signal",  "resize",
 	"fs.read",   "fs.write",  "fs.stat",	       "fs.list", "fs.mkdir",
 	"fs.remove", "fs.rename", "shutdown",
+};
+
+/* The browser ops are announced only when a chromium the agent would start is
+ * there (looked for at each hello, where browser.open looks for it): a
+ * client can tell a browser image from one without a browser before it asks. */
+static const char *const info_browser_capabilities[] = {
+	"browser.open",	    "browser.navigate", "browser.snapshot", "browser.click",
+	"browser.fill",	    "browser.select",	"browser.press",    "browser.screenshot",
+	"browser.evaluate", "browser.back",	"browser.tabs",	    "browser.close",
+	"browser.list",
 };
 
 /* MemAvailable from /proc/meminfo in bytes, or -1. */
@@ -67,6 +79,16 @@ int agent_info_hello(struct agent *a, struct json_object **result, struct agent_
 	json_object_object_add(o, "protocol", json_object_new_int(AGENT_PROTOCOL_VERSION));
 	for (i = 0; i < sizeof(info_capabilities) / sizeof(info_capabilities[0]); i++)
 		json_object_array_add(caps, json_object_new_string(info_capabilities[i]));
+	{
+		char chromium[PATH_MAX];
+
+		if (browser_proc_find_chromium(chromium, sizeof(chromium)) == 0)
+			for (i = 0; i < sizeof(info_browser_capabilities) /
+						sizeof(info_browser_capabilities[0]);
+			     i++)
+				json_object_array_add(
+					caps, json_object_new_string(info_browser_capabilities[i]));
+	}
 	json_object_object_add(o, "capabilities", caps);
 	if (uname(&u) == 0) {
 		json_object_object_add(k, "sysname", info_str(u.sysname));

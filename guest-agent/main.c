@@ -5,6 +5,7 @@
 #include "guest-agent/agent_pid1.h"
 #include "guest-agent/agent_proto.h"
 #include "guest-agent/agent_proxy.h"
+#include "guest-agent/browser.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +40,17 @@ static void usage(FILE *f)
 		"                      ADDR: unix:PATH, or vsock:PORT (CID 2); execs get\n"
 		"                      http_proxy/https_proxy pointing at it (docs/EGRESS.md)\n"
 		"  --egress-listen A:P where that proxy listens (default %s)\n"
+		"  --chromium PATH     the browser the browser.* ops start (default:\n"
+		"                      $AGENTVM_CHROMIUM, else /usr/lib/chromium/chromium,\n"
+		"                      /usr/bin/chromium, /usr/bin/chromium-browser)\n"
+		"  --browser-proxy URL|none\n"
+		"                      the proxy of every browser session that names none\n"
+		"                      (default: with --egress, the agent's own proxy; else\n"
+		"                      $AGENTVM_BROWSER_PROXY, else http://127.0.0.1:3128);\n"
+		"                      \"none\": no proxy\n"
+		"  --browser-tmpdir DIR where browser profiles go (default: $TMPDIR, /tmp)\n"
+		"  --browser-allow-evaluate\n"
+		"                      allow browser.evaluate in every session\n"
 		"  --debug             log debug messages (also AGENTVM_DEBUG=1)\n"
 		"  --help              show this help and exit\n"
 		"  --version           show the agent and protocol versions and exit\n"
@@ -61,6 +73,10 @@ int main(int argc, char **argv)
 		OPT_MAXCONN,
 		OPT_EGRESS,
 		OPT_EGRESS_LISTEN,
+		OPT_CHROMIUM,
+		OPT_BROWSER_PROXY,
+		OPT_BROWSER_TMPDIR,
+		OPT_BROWSER_EVALUATE,
 		OPT_DEBUG,
 		OPT_HELP,
 		OPT_VERSION
@@ -74,6 +90,10 @@ int main(int argc, char **argv)
 		{ "max-connections", required_argument, NULL, OPT_MAXCONN },
 		{ "egress", required_argument, NULL, OPT_EGRESS },
 		{ "egress-listen", required_argument, NULL, OPT_EGRESS_LISTEN },
+		{ "chromium", required_argument, NULL, OPT_CHROMIUM },
+		{ "browser-proxy", required_argument, NULL, OPT_BROWSER_PROXY },
+		{ "browser-tmpdir", required_argument, NULL, OPT_BROWSER_TMPDIR },
+		{ "browser-allow-evaluate", no_argument, NULL, OPT_BROWSER_EVALUATE },
 		{ "debug", no_argument, NULL, OPT_DEBUG },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -81,6 +101,8 @@ int main(int argc, char **argv)
 	};
 	static char fdspec[AGENT_LISTEN_MAX][32];
 	struct agent_options opt = { 0 };
+	struct browser_config bcfg = { 0 };
+	char egress_proxy[300];
 	struct agent *a = NULL;
 	struct rlimit rl;
 	char *end;
@@ -131,6 +153,33 @@ int main(int argc, char **argv)
 		case OPT_EGRESS_LISTEN:
 			opt.egress_listen = optarg;
 			break;
+		case OPT_CHROMIUM:
+			if (!*optarg || optarg[0] != '/') {
+				fprintf(stderr,
+					"agentvm-agent: --chromium needs an absolute path\n");
+				return 2;
+			}
+			bcfg.chromium = optarg;
+			break;
+		case OPT_BROWSER_PROXY:
+			if (strcmp(optarg, "none") != 0 && !strstr(optarg, "://")) {
+				fprintf(stderr, "agentvm-agent: --browser-proxy needs "
+						"SCHEME://HOST:PORT or \"none\"\n");
+				return 2;
+			}
+			bcfg.proxy = optarg;
+			break;
+		case OPT_BROWSER_TMPDIR:
+			if (!*optarg) {
+				fprintf(stderr,
+					"agentvm-agent: --browser-tmpdir needs a directory\n");
+				return 2;
+			}
+			bcfg.tmpdir = optarg;
+			break;
+		case OPT_BROWSER_EVALUATE:
+			bcfg.allow_evaluate = 1;
+			break;
 		case OPT_DEBUG:
 			log_set_level(LOG_DEBUG);
 			break;
@@ -151,6 +200,20 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+
+	/* With egress on, the browser goes through the agent's proxy unless told
+	 * otherwise. */
+	if (opt.egress && !bcfg.proxy) {
+		snprintf(egress_proxy, sizeof(egress_proxy), "http://%s",
+			 opt.egress_listen ? opt.egress_listen : AGENT_PROXY_LISTEN_DEFAULT);
+		bcfg.proxy = egress_proxy;
+	}
+	/* The hello's capabilities look for chromium where the browser will. */
+	if (bcfg.chromium && setenv("AGENTVM_CHROMIUM", bcfg.chromium, 1) < 0) {
+		fprintf(stderr, "agentvm-agent: setenv: %s\n", strerror(errno));
+		return 1;
+	}
+	browser_configure(&bcfg);
 
 	opt.pid1 = getpid() == 1;
 	if (opt.pid1 && !opt.container && !vm &&

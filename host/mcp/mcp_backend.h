@@ -43,9 +43,16 @@ struct mcp_backend_ops {
 /* The real sandboxes. ctx is a struct mcp_sandbox_ctx. */
 extern const struct mcp_backend_ops mcp_sandbox_ops;
 
+struct mcp_policy;
+struct audit_log;
+
 struct mcp_sandbox_ctx {
 	int cancel_fd; /* -1, or an fd that turns readable when the session must end */
 	int log_fd;    /* where PID 1 of each sandbox logs; -1: a file in its state dir */
+	/* Each sandbox gets an egress proxy with these rules (mcp_policy_to_egress);
+	 * NULL: no egress, the sandbox reaches no network. */
+	const struct mcp_policy *policy;
+	struct audit_log *audit; /* egress connections are audited here; NULL: not */
 };
 
 #endif

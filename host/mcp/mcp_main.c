@@ -359,7 +359,7 @@ int mcp_main(int argc, char **argv)
 		return CLI_EXIT_INTERNAL;
 	}
 	/* The egress proxy must accept the same rules: say now if it would not.
-	 * (The sandboxes' egress is wired by the backends; see README.) */
+	 * (Each sandbox gets its own proxy with them: mcp_sandbox.c.) */
 	{
 		struct egress_policy *ep = NULL;
 		r = mcp_policy_to_egress(policy, &ep, err, sizeof(err));
@@ -411,6 +411,8 @@ int mcp_main(int argc, char **argv)
 	if (dbg && strcmp(dbg, "0") != 0)
 		ctx.log_fd = 2;
 
+	ctx.policy = policy;
+	ctx.audit = audit;
 	cfg.policy = policy;
 	cfg.ops = &mcp_sandbox_ops;
 	cfg.ops_ctx = &ctx;

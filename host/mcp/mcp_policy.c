@@ -55,6 +55,7 @@ void mcp_policy_free(struct mcp_policy *p)
 	for (size_t i = 0; i < p->ndomains; i++)
 		free(p->domains[i]);
 	free(p->domains);
+	json_object_put(p->hosts);
 	free(p);
 }
 
@@ -259,6 +260,70 @@ static int mcp_policy_parse_domains(struct mcp_policy *p, struct json_object *v,
 	return 0;
 }
 
+/* "hosts": {"name": "addr" | ["addr", ...]}: names as in allowed_domains
+ * (no wildcards, no addresses), addresses IPv4 or IPv6 literals. */
+static int mcp_policy_parse_hosts(struct mcp_policy *p, struct json_object *v, char *err,
+				  size_t len)
+{
+	size_t n = 0;
+
+	if (!json_object_is_type(v, json_type_object))
+		return mcp_policy_err(err, len, "hosts: must be an object of name: address");
+	json_object_put(p->hosts);
+	p->hosts = json_object_new_object();
+	if (!p->hosts)
+		return -ENOMEM;
+	json_object_object_foreach(v, key, val)
+	{
+		char norm[MCP_POLICY_NAME_MAX + 4];
+		struct json_object *addrs;
+		size_t na;
+
+		if (++n > MCP_POLICY_HOSTS_MAX)
+			return mcp_policy_err(err, len, "hosts: at most %d names",
+					      MCP_POLICY_HOSTS_MAX);
+		if (mcp_policy_normalize_domain(key, norm, sizeof(norm)) < 0 || norm[0] == '*' ||
+		    strchr(norm, ':') || mcp_policy_ipv4(norm, &(struct in_addr){ 0 }) != 0)
+			return mcp_policy_err(err, len, "hosts: '%.100s' is not a host name", key);
+		if (json_object_is_type(val, json_type_string))
+			na = 1;
+		else if (json_object_is_type(val, json_type_array))
+			na = json_object_array_length(val);
+		else
+			return mcp_policy_err(
+				err, len, "hosts.%s: must be an address or an array of them", norm);
+		if (na < 1 || na > MCP_POLICY_HOST_ADDRS_MAX)
+			return mcp_policy_err(err, len, "hosts.%s: 1 to %d addresses", norm,
+					      MCP_POLICY_HOST_ADDRS_MAX);
+		addrs = json_object_new_array();
+		if (!addrs)
+			return -ENOMEM;
+		json_object_object_add(p->hosts, norm, addrs);
+		for (size_t i = 0; i < na; i++) {
+			struct json_object *e = json_object_is_type(val, json_type_string)
+							? val
+							: json_object_array_get_idx(val, i);
+			const char *s = json_object_get_string(e);
+			struct in6_addr a6;
+			char buf[INET6_ADDRSTRLEN];
+			int v4;
+
+			if (!json_object_is_type(e, json_type_string))
+				return mcp_policy_err(err, len, "hosts.%s: addresses are strings",
+						      norm);
+			v4 = inet_pton(AF_INET, s, &a6) == 1;
+			if (!v4 && inet_pton(AF_INET6, s, &a6) != 1)
+				return mcp_policy_err(err, len,
+						      "hosts.%s: '%.64s' is not an IPv4 or IPv6 "
+						      "address",
+						      norm, s);
+			inet_ntop(v4 ? AF_INET : AF_INET6, &a6, buf, sizeof(buf));
+			json_object_array_add(addrs, json_object_new_string(buf));
+		}
+	}
+	return 0;
+}
+
 static int mcp_policy_parse_browser(struct mcp_policy *p, struct json_object *v, char *err,
 				    size_t len)
 {
@@ -397,6 +462,8 @@ int mcp_policy_parse(const char *text, size_t len, struct mcp_policy **out, char
 			r = mcp_policy_parse_domains(p, val, err, err_len);
 		else if (strcmp(key, "browser") == 0)
 			r = mcp_policy_parse_browser(p, val, err, err_len);
+		else if (strcmp(key, "hosts") == 0)
+			r = mcp_policy_parse_hosts(p, val, err, err_len);
 		else if (strcmp(key, "limits") == 0)
 			r = mcp_policy_parse_limits(p, val, err, err_len);
 		else if (strcmp(key, "version") == 0)
@@ -407,7 +474,7 @@ int mcp_policy_parse(const char *text, size_t len, struct mcp_policy **out, char
 		else
 			r = mcp_policy_err(err, err_len,
 					   "unknown member '%.64s' (known: allowed_domains, "
-					   "browser, limits, version)",
+					   "browser, hosts, limits, version)",
 					   key);
 		if (r < 0)
 			break;
@@ -508,6 +575,32 @@ int mcp_policy_to_egress(const struct mcp_policy *p, struct egress_policy **out,
 		json_object_array_add(lit, json_object_new_string(cidr));
 		if (mcp_policy_special(d))
 			json_object_array_add(rng, json_object_new_string(cidr));
+	}
+	/* Names mapped by the policy go where it says; it named those addresses,
+	 * so they are allowed even in the denied ranges. */
+	if (p->hosts) {
+		json_object_object_foreach(p->hosts, name, addrs)
+		{
+			struct json_object *copy = json_object_new_array();
+
+			if (!copy) {
+				json_object_put(o);
+				return -ENOMEM;
+			}
+			json_object_object_add(hosts, name, copy);
+			for (size_t i = 0; i < json_object_array_length(addrs); i++) {
+				const char *a =
+					json_object_get_string(json_object_array_get_idx(addrs, i));
+				char cidr[80];
+
+				json_object_array_add(copy, json_object_new_string(a));
+				if (mcp_policy_special(a)) {
+					snprintf(cidr, sizeof(cidr), "%s/%d", a,
+						 strchr(a, ':') ? 128 : 32);
+					json_object_array_add(rng, json_object_new_string(cidr));
+				}
+			}
+		}
 	}
 	r = egress_policy_from_json(o, out, err, err_len);
 	json_object_put(o);

@@ -1,6 +1,7 @@
 /* The policy of an `agentvm mcp` session (--policy FILE, JSON):
  *   {
  *     "allowed_domains": ["example.com", "*.example.org", "10.0.0.5"],
+ *     "hosts": { "page.test": "127.0.0.1" },
  *     "browser": { "evaluate": false },
  *     "limits": { "exec_timeout_ms": 120000, "output_cap_bytes": 65536,
  *                 "max_sandboxes": 4, "mem": "1G", "cpus": 2 }
@@ -9,14 +10,20 @@
  * values are errors. "example.com" allows that host only, "*.example.org" its
  * subdomains (not the apex). Without "allowed_domains" any public host is
  * allowed; loopback, private, link-local and metadata addresses and
- * "localhost" are allowed only when listed. */
+ * "localhost" are allowed only when listed. "hosts" maps names to the
+ * addresses the egress proxy connects to instead of asking DNS (a name still
+ * needs allowed_domains; its mapped addresses are allowed even when special). */
 #ifndef AGENTVM_HOST_MCP_MCP_POLICY_H
 #define AGENTVM_HOST_MCP_MCP_POLICY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+struct json_object;
+
 #define MCP_POLICY_DOMAINS_MAX	      1024
+#define MCP_POLICY_HOSTS_MAX	      256 /* names in "hosts" */
+#define MCP_POLICY_HOST_ADDRS_MAX     16  /* addresses per name */
 
 #define MCP_POLICY_DEFAULT_TIMEOUT_MS 120000
 #define MCP_POLICY_MAX_TIMEOUT_MS     3600000
@@ -29,12 +36,13 @@ struct mcp_policy {
 	int has_allowlist; /* "allowed_domains" was given (even empty: nothing) */
 	char **domains;	   /* normalised: lower case, no trailing dot */
 	size_t ndomains;
-	int allow_evaluate;	  /* browser_evaluate is offered */
-	uint64_t exec_timeout_ms; /* default and largest timeout of one command */
-	size_t output_cap;	  /* bytes of stdout (and of stderr) shown per command */
-	unsigned max_sandboxes;	  /* sandboxes alive at once, the default one included */
-	uint64_t mem_bytes;	  /* largest memory per sandbox; 0: the backend's default */
-	uint32_t cpu_millis;	  /* largest CPU share per sandbox; 0: the backend's default */
+	struct json_object *hosts; /* {"name": ["addr", ...]}, normalised; NULL: none */
+	int allow_evaluate;	   /* browser_evaluate is offered */
+	uint64_t exec_timeout_ms;  /* default and largest timeout of one command */
+	size_t output_cap;	   /* bytes of stdout (and of stderr) shown per command */
+	unsigned max_sandboxes;	   /* sandboxes alive at once, the default one included */
+	uint64_t mem_bytes;	   /* largest memory per sandbox; 0: the backend's default */
+	uint32_t cpu_millis;	   /* largest CPU share per sandbox; 0: the backend's default */
 };
 
 /* The built-in policy (what runs without --policy). */

@@ -8,6 +8,9 @@
 #include "host/agent_client.h"
 #include "host/cli/cli.h"
 #include "host/controller.h"
+#include "host/egress/egress_policy.h"
+#include "host/egress/egress_run.h"
+#include "host/mcp/mcp_policy.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -28,6 +31,7 @@ struct mcp_sandbox {
 	struct backend_sandbox *sb;
 	struct agent_client *client;
 	struct json_object *hello;
+	struct egress_run *egress;
 	char name[BACKEND_NAME_MAX + 1];
 };
 
@@ -57,6 +61,7 @@ static void mcp_sandbox_destroy(void *ctx, void *h)
 	agent_client_free(m->client);
 	json_object_put(m->hello);
 	backend_sandbox_free(m->sb);
+	egress_run_stop(m->egress);
 	free(m);
 }
 
@@ -97,6 +102,21 @@ static int mcp_sandbox_create(void *ctx, const struct mcp_sandbox_spec *spec, vo
 		rnd = (unsigned int)getpid() ^ (unsigned int)mcp_sandbox_now_ms();
 	snprintf(m->name, sizeof(m->name), "mcp-%08x", rnd);
 	cfg.name = m->name;
+	if (c && c->policy) {
+		struct egress_policy *ep = NULL;
+
+		r = mcp_policy_to_egress(c->policy, &ep, why, sizeof(why));
+		if (r < 0) {
+			snprintf(err, len, "the policy's egress rules: %s", why);
+			goto fail;
+		}
+		r = egress_run_start(m->name, ep, NULL, c->audit, &m->egress);
+		if (r < 0) {
+			snprintf(err, len, "could not start the egress proxy: %s", strerror(-r));
+			goto fail;
+		}
+		cfg.egress_sock = egress_run_sock(m->egress);
+	}
 	r = backend_sandbox_new(ops, &cfg, &m->sb);
 	if (r < 0) {
 		snprintf(err, len, "the %s backend could not start a sandbox: %s", ops->name,
