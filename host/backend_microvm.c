@@ -1,20 +1,57 @@
-/* The microvm backend. Its sandboxes need a host whose KVM runs guest user
- * space; the probe says whether this one does (the syscall_probe test guest
- * in agentvm-vmm). Starting the agent's guest from here (kernel + image over
- * virtio-blk, the agent over hybrid vsock) is not wired up yet, so create
- * says so rather than pretend. */
+/* The microvm backend: each sandbox is an agentvm-vmm in the jail
+ * (host/jail.h, docs/JAIL.md) booting the guest kernel with the image's
+ * initramfs, whose PID 1 is the agent, listening on vsock port 1024; the
+ * host reaches it through the VMM's hybrid-vsock socket in the jail's /run.
+ * Its sandboxes need a host whose KVM runs guest user space: the probe says
+ * whether this one does (the syscall_probe test guest in agentvm-vmm).
+ *
+ * Environment:
+ *   AGENTVM_KERNEL             the guest kernel (default: vmlinux in the
+ *                              directory images/kernel/build.sh --dir names)
+ *   AGENTVM_MICROVM_FORCE=1    start microVMs even where the probe says guest
+ *                              user space cannot run (to test the set-up: the
+ *                              agent then never answers)
+ *   AGENTVM_MICROVM_CONNECT_MS how long connect waits for the agent (30000) */
 #include "host/backend.h"
 
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "host/hostprobe.h"
+#include "host/jail.h"
 #include "host/libexec.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#define MICROVM_AGENT_PORT     1024
+#define MICROVM_GUEST_CID      3
+#define MICROVM_CONNECT_MS     30000
+#define MICROVM_CMDLINE	       "console=ttyS0 reboot=k panic=1 quiet"
+#define MICROVM_OVERHEAD_BYTES (64ull << 20) /* the VMM's own memory, beyond the guest's */
+#define MICROVM_EXTRA_TASKS    8	     /* main thread, teardown child, kernel workers */
+
+extern char **environ;
+
+struct microvm {
+	char name[BACKEND_NAME_MAX + 1];
+	char dir[256];	    /* state directory */
+	char jail_dir[280]; /* the jail's directory, inside dir */
+	char sock[320];	    /* the VMM's hybrid-vsock socket, on the host */
+	char console[280];  /* COM1 and the VMM's stderr */
+	struct jail *jail;
+};
 
 /* What the probe depends on: this boot of the host, and the VMM and probe
  * guest binaries. */
@@ -77,7 +114,8 @@ static void microvm_guest_syscall(const char *vmm, const char *guest, struct hos
 		unlink(tmp);
 }
 
-static int microvm_probe(char *why, size_t len)
+/* What this host can do, measured once per process; reason says why not. */
+static int microvm_verdict(const char **reason_out)
 {
 	static int done, verdict;
 	static char reason[sizeof(((struct hostprobe_result *)0)->detail) + 64];
@@ -89,16 +127,23 @@ static int microvm_probe(char *why, size_t len)
 		if (kvm.status != HOSTPROBE_OK) {
 			verdict = -ENODEV;
 			snprintf(reason, sizeof(reason), "no usable KVM: %s", kvm.detail);
+		} else if (geteuid() != 0) {
+			verdict = -EPERM;
+			snprintf(reason, sizeof(reason),
+				 "needs root (the VMM's jail: namespaces, a uid of its own, "
+				 "cgroups)");
+		} else if (libexec_path("agentvm-vmm-static", vmm, sizeof(vmm)) < 0) {
+			verdict = -ENOENT;
+			snprintf(reason, sizeof(reason), "%.300s is missing (make all)", vmm);
 		} else {
 			libexec_path("agentvm-vmm", vmm, sizeof(vmm));
 			libexec_path("guests/syscall_probe.elf", guest, sizeof(guest));
 			microvm_guest_syscall(vmm, guest, &sys);
 			if (sys.status == HOSTPROBE_OK) {
-				/* The host could; agentvm cannot start the guest yet. */
-				verdict = -ENOSYS;
+				verdict = 0;
 				snprintf(reason, sizeof(reason),
-					 "guest user space runs on this host, but starting microVM "
-					 "sandboxes from agentvm is not implemented yet");
+					 "guest user space runs here; each VMM is jailed "
+					 "(docs/JAIL.md)");
 			} else if (sys.status == HOSTPROBE_FAIL) {
 				verdict = -ENOTSUP;
 				snprintf(reason, sizeof(reason), "%s", sys.detail);
@@ -111,34 +156,330 @@ static int microvm_probe(char *why, size_t len)
 		}
 		done = 1;
 	}
+	*reason_out = reason;
+	return verdict;
+}
+
+/* AGENTVM_MICROVM_FORCE=1: go on where only guest user space is missing. */
+static int microvm_forced(int verdict)
+{
+	const char *force = getenv("AGENTVM_MICROVM_FORCE");
+
+	return verdict == -ENOTSUP && force && strcmp(force, "1") == 0;
+}
+
+static int microvm_probe(char *why, size_t len)
+{
+	const char *reason;
+	int verdict = microvm_verdict(&reason);
+
+	if (microvm_forced(verdict)) {
+		snprintf(why, len, "%s; started anyway (AGENTVM_MICROVM_FORCE=1)", reason);
+		return 0;
+	}
 	snprintf(why, len, "%s", reason);
 	return verdict;
 }
 
-static int microvm_create(const struct backend_config *cfg, void **priv)
+/* The directory images/kernel/build.sh --dir prints (building nothing). */
+static int microvm_kernel_dir(char *out, size_t len)
 {
-	char why[512];
-	int r = microvm_probe(why, sizeof(why));
+	char images[PATH_MAX], script[PATH_MAX + 32];
+	char *argv[] = { script, "--dir", NULL };
+	posix_spawn_file_actions_t fa;
+	int p[2], status, r;
+	ssize_t n = 0, got;
+	pid_t pid;
 
-	*priv = NULL;
-	if (r == 0)
-		r = -ENOSYS;
-	log_err("sandbox %s: microvm isolation is not possible: %s (see 'agentvm doctor'; use "
-		"--isolation container)",
-		cfg->name, why);
-	return r;
+	r = libexec_images_dir(images, sizeof(images));
+	if (r < 0)
+		return r;
+	snprintf(script, sizeof(script), "%s/kernel/build.sh", images);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	r = -posix_spawn(&pid, script, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (r == 0) {
+		while ((size_t)n < len - 1 && (got = read(p[0], out + n, len - 1 - (size_t)n)) > 0)
+			n += got;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			r = -ENOENT;
+	}
+	close(p[0]);
+	if (r < 0)
+		return r;
+	out[n] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	return out[0] == '/' ? 0 : -ENOENT;
 }
 
-static int microvm_connect(void *priv, int *fd)
+static int microvm_kernel(char *out, size_t len)
 {
-	(void)priv;
-	(void)fd;
-	return -ENOTCONN;
+	const char *env = getenv("AGENTVM_KERNEL");
+	char dir[PATH_MAX];
+
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+	} else {
+		if (microvm_kernel_dir(dir, sizeof(dir)) < 0) {
+			log_err("microvm: cannot tell where the guest kernel is (images/kernel/"
+				"build.sh --dir failed; set AGENTVM_KERNEL)");
+			return -ENOENT;
+		}
+		if ((size_t)snprintf(out, len, "%s/vmlinux", dir) >= len)
+			return -ENAMETOOLONG;
+	}
+	if (access(out, R_OK) < 0) {
+		log_err("microvm: guest kernel %s: %s (make kernel)", out, strerror(errno));
+		return -ENOENT;
+	}
+	return 0;
 }
 
 static void microvm_destroy(void *priv)
 {
-	(void)priv;
+	struct microvm *m = priv;
+
+	if (!m)
+		return;
+	jail_free(m->jail);
+	if (m->console[0])
+		unlink(m->console);
+	if (m->dir[0] && rmdir(m->dir) < 0 && errno != ENOENT)
+		log_warn("sandbox %s: cannot remove %s: %s", m->name, m->dir, strerror(errno));
+	free(m);
+}
+
+static int microvm_create(const struct backend_config *cfg, void **priv)
+{
+	char root[128], kernel[PATH_MAX], initrd[PATH_MAX], vmm[PATH_MAX];
+	char mem[32], cpus[16], vsock[64];
+	const char *args[24];
+	struct jail_config jc = { .stdin_fd = -1 };
+	_cleanup_close_ int log_fd = -1;
+	struct microvm *m = NULL;
+	unsigned int ncpus;
+	char *slash;
+	const char *why;
+	int r, n = 0;
+
+	*priv = NULL;
+	r = microvm_verdict(&why);
+	if (r < 0 && !microvm_forced(r)) {
+		log_err("sandbox %s: microvm isolation is not possible: %s (see 'agentvm doctor'; "
+			"use --isolation container)",
+			cfg->name, why);
+		return r;
+	}
+	if (r < 0)
+		log_warn("sandbox %s: %s; starting the microVM anyway (AGENTVM_MICROVM_FORCE=1): "
+			 "its agent will not answer",
+			 cfg->name, why);
+	if (cfg->egress_sock)
+		log_warn("sandbox %s: egress is not carried into microVMs yet: the guest has no "
+			 "way out",
+			 cfg->name);
+	if (cfg->init_argv) {
+		log_err("sandbox %s: the microvm backend runs the image's own init", cfg->name);
+		return -ENOTSUP;
+	}
+	r = microvm_kernel(kernel, sizeof(kernel));
+	if (r < 0)
+		return r;
+	/* The image's initramfs sits beside its root tree (images/minimal/build.sh). */
+	snprintf(initrd, sizeof(initrd), "%s", cfg->rootfs ? cfg->rootfs : "");
+	slash = strrchr(initrd, '/');
+	if (!slash || (size_t)(slash - initrd) + sizeof("/initramfs.cpio") > sizeof(initrd) ||
+	    (strcpy(slash, "/initramfs.cpio"), access(initrd, R_OK) < 0)) {
+		log_err("sandbox %s: the image has no initramfs.cpio beside %s, which a microVM "
+			"boots",
+			cfg->name, cfg->rootfs ? cfg->rootfs : "(none)");
+		return -ENOENT;
+	}
+	if (libexec_path("agentvm-vmm-static", vmm, sizeof(vmm)) < 0) {
+		log_err("sandbox %s: %s is missing (make all)", cfg->name, vmm);
+		return -ENOENT;
+	}
+	r = backend_state_root(root, sizeof(root));
+	if (r < 0)
+		return r;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	snprintf(m->name, sizeof(m->name), "%s", cfg->name);
+	snprintf(m->dir, sizeof(m->dir), "%s/%s", root, cfg->name);
+	if (mkdir(m->dir, 0700) < 0) {
+		r = -errno;
+		log_err("sandbox %s: %s: %s", cfg->name, m->dir,
+			errno == EEXIST ? "a sandbox of that name exists" : strerror(errno));
+		m->dir[0] = '\0';
+		goto fail;
+	}
+	snprintf(m->jail_dir, sizeof(m->jail_dir), "%s/jail", m->dir);
+	snprintf(m->sock, sizeof(m->sock), "%s/run/vsock.sock", m->jail_dir);
+	if (cfg->log_fd >= 0) {
+		log_fd = fcntl(cfg->log_fd, F_DUPFD_CLOEXEC, 3);
+	} else {
+		snprintf(m->console, sizeof(m->console), "%s/console.log", m->dir);
+		log_fd = open(m->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	}
+	if (log_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+
+	/* vCPUs: the CPU limit rounded up; the cgroup holds the VMM to the limit. */
+	ncpus = (cfg->limits.cpu_millis + 999) / 1000;
+	if (ncpus < 1)
+		ncpus = 1;
+	if (ncpus > 64)
+		ncpus = 64;
+	snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)(cfg->limits.mem_bytes >> 20));
+	snprintf(cpus, sizeof(cpus), "%u", ncpus);
+	snprintf(vsock, sizeof(vsock), "cid=%u,uds=/run/vsock.sock", MICROVM_GUEST_CID);
+	args[n++] = "--name";
+	args[n++] = cfg->name;
+	args[n++] = "--kernel";
+	args[n++] = "/kernel";
+	args[n++] = "--initrd";
+	args[n++] = "/initrd";
+	args[n++] = "--cmdline";
+	args[n++] = MICROVM_CMDLINE;
+	args[n++] = "--mem";
+	args[n++] = mem;
+	args[n++] = "--cpus";
+	args[n++] = cpus;
+	args[n++] = "--vsock";
+	args[n++] = vsock;
+	args[n++] = "--rng";
+	args[n] = NULL;
+	jc.name = cfg->name;
+	jc.vmm_path = vmm;
+	jc.args = args;
+	jc.dir = m->jail_dir;
+	jc.binds[jc.nbinds++] = (struct jail_bind){ .host = kernel, .path = "/kernel" };
+	jc.binds[jc.nbinds++] = (struct jail_bind){ .host = initrd, .path = "/initrd" };
+	/* The guest's RAM, and what the VMM needs around it. */
+	jc.limits.mem_bytes =
+		cfg->limits.mem_bytes + MICROVM_OVERHEAD_BYTES + cfg->limits.mem_bytes / 16;
+	jc.limits.cpu_millis = cfg->limits.cpu_millis;
+	jc.limits.pids_max = ncpus + MICROVM_EXTRA_TASKS;
+	jc.stdout_fd = log_fd;
+	jc.stderr_fd = log_fd;
+	r = jail_spawn_vmm(&jc, &m->jail);
+	if (r < 0)
+		goto fail;
+	log_debug("sandbox %s: agentvm-vmm is pid %d in its jail %s", m->name,
+		  (int)jail_pid(m->jail), m->jail_dir);
+	*priv = m;
+	return 0;
+fail:
+	microvm_destroy(m);
+	return r;
+}
+
+static long microvm_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One attempt: connect to the VMM's socket, ask for the agent's port, read
+ * "OK <hostport>\n" byte by byte (what follows belongs to the agent).
+ * -ECONNRESET while nothing listens in the guest yet. */
+static int microvm_try_connect(struct microvm *m, long deadline, int *out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char req[32], line[64];
+	size_t len = 0;
+	int n;
+
+	if (fd < 0)
+		return -errno;
+	if (strlen(m->sock) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, m->sock, strlen(m->sock) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	n = snprintf(req, sizeof(req), "CONNECT %u\n", MICROVM_AGENT_PORT);
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+		return -errno;
+	while (len < sizeof(line) - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long left = deadline - microvm_now_ms();
+		ssize_t got;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		got = recv(fd, line + len, 1, 0);
+		if (got <= 0)
+			return got < 0 ? -errno : -ECONNRESET;
+		if (line[len++] == '\n')
+			break;
+	}
+	line[len] = '\0';
+	if (strncmp(line, "OK ", 3) != 0)
+		return -ECONNREFUSED;
+	*out = take_fd(&fd);
+	return 0;
+}
+
+/* The agent, through hybrid vsock; retried while the guest boots. */
+static int microvm_connect(void *priv, int *out)
+{
+	struct microvm *m = priv;
+	const char *env = getenv("AGENTVM_MICROVM_CONNECT_MS");
+	long wait_ms = env && atol(env) > 0 ? atol(env) : MICROVM_CONNECT_MS;
+	long deadline = microvm_now_ms() + wait_ms;
+	int r;
+
+	for (;;) {
+		struct pollfd p = { .fd = jail_pidfd(m->jail), .events = POLLIN };
+
+		r = microvm_try_connect(m, deadline, out);
+		if (r == 0)
+			return 0;
+		if (poll(&p, 1, 0) > 0) {
+			log_err("sandbox %s: the VMM stopped before the agent answered", m->name);
+			return -ECHILD;
+		}
+		if (microvm_now_ms() >= deadline) {
+			log_err("sandbox %s: the agent did not answer on vsock port %d within %ld "
+				"ms "
+				"(%s)",
+				m->name, MICROVM_AGENT_PORT, wait_ms, strerror(-r));
+			return -ETIMEDOUT;
+		}
+		usleep(20 * 1000);
+	}
+}
+
+static int microvm_exit_fd(void *priv)
+{
+	return jail_pidfd(((struct microvm *)priv)->jail);
+}
+
+static const char *microvm_log_path(void *priv)
+{
+	struct microvm *m = priv;
+
+	return m->console[0] ? m->console : NULL;
+}
+
+static int microvm_pid(void *priv)
+{
+	return (int)jail_pid(((struct microvm *)priv)->jail);
 }
 
 const struct backend_ops backend_microvm_ops = {
@@ -146,6 +487,8 @@ const struct backend_ops backend_microvm_ops = {
 	.probe = microvm_probe,
 	.create = microvm_create,
 	.connect = microvm_connect,
-	.exit_fd = NULL,
+	.exit_fd = microvm_exit_fd,
 	.destroy = microvm_destroy,
+	.log_path = microvm_log_path,
+	.pid = microvm_pid,
 };
