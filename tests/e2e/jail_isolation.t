@@ -74,7 +74,7 @@ for ns in mnt pid net ipc uts; do
 	[[ $(readlink "/proc/$pid/ns/$ns") != "$(readlink /proc/self/ns/$ns)" ]]
 	ok $? "its own $ns namespace"
 done
-like "$(status_field "$pid" NSpid)" "^$pid[[:space:]]+1$" "it is PID 1 of its pid namespace"
+like "$(status_field "$pid" NSpid)" "^${pid}[[:space:]]+1$" "it is PID 1 of its pid namespace"
 is "$(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' "/proc/$pid/net/dev" | tr '\n' ' ')" "lo " \
 	"its network namespace has only lo"
 if command -v nsenter >/dev/null; then
