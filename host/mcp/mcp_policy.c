@@ -324,6 +324,32 @@ static int mcp_policy_parse_hosts(struct mcp_policy *p, struct json_object *v, c
 	return 0;
 }
 
+static int mcp_policy_parse_ports(struct mcp_policy *p, struct json_object *v, char *err,
+				  size_t len)
+{
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_array))
+		return mcp_policy_err(err, len, "allowed_ports: must be an array of port numbers");
+	n = json_object_array_length(v);
+	if (n < 1 || n > MCP_POLICY_PORTS_MAX)
+		return mcp_policy_err(err, len, "allowed_ports: 1 to %d ports",
+				      MCP_POLICY_PORTS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+
+		if (!json_object_is_type(e, json_type_int) || json_object_get_int64(e) < 1 ||
+		    json_object_get_int64(e) > 65535)
+			return mcp_policy_err(err, len,
+					      "allowed_ports[%zu]: must be an integer from 1 to "
+					      "65535",
+					      i);
+		p->ports[i] = (uint16_t)json_object_get_int64(e);
+	}
+	p->nports = n;
+	return 0;
+}
+
 static int mcp_policy_parse_browser(struct mcp_policy *p, struct json_object *v, char *err,
 				    size_t len)
 {
@@ -464,6 +490,8 @@ int mcp_policy_parse(const char *text, size_t len, struct mcp_policy **out, char
 			r = mcp_policy_parse_browser(p, val, err, err_len);
 		else if (strcmp(key, "hosts") == 0)
 			r = mcp_policy_parse_hosts(p, val, err, err_len);
+		else if (strcmp(key, "allowed_ports") == 0)
+			r = mcp_policy_parse_ports(p, val, err, err_len);
 		else if (strcmp(key, "limits") == 0)
 			r = mcp_policy_parse_limits(p, val, err, err_len);
 		else if (strcmp(key, "version") == 0)
@@ -474,7 +502,7 @@ int mcp_policy_parse(const char *text, size_t len, struct mcp_policy **out, char
 		else
 			r = mcp_policy_err(err, err_len,
 					   "unknown member '%.64s' (known: allowed_domains, "
-					   "browser, hosts, limits, version)",
+					   "allowed_ports, browser, hosts, limits, version)",
 					   key);
 		if (r < 0)
 			break;
@@ -575,6 +603,17 @@ int mcp_policy_to_egress(const struct mcp_policy *p, struct egress_policy **out,
 		json_object_array_add(lit, json_object_new_string(cidr));
 		if (mcp_policy_special(d))
 			json_object_array_add(rng, json_object_new_string(cidr));
+	}
+	if (p->nports) {
+		struct json_object *ports = json_object_new_array();
+
+		if (!ports) {
+			json_object_put(o);
+			return -ENOMEM;
+		}
+		json_object_object_add(o, "allow_ports", ports);
+		for (size_t i = 0; i < p->nports; i++)
+			json_object_array_add(ports, json_object_new_int(p->ports[i]));
 	}
 	/* Names mapped by the policy go where it says; it named those addresses,
 	 * so they are allowed even in the denied ranges. */

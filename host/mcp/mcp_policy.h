@@ -1,6 +1,7 @@
 /* The policy of an `agentvm mcp` session (--policy FILE, JSON):
  *   {
  *     "allowed_domains": ["example.com", "*.example.org", "10.0.0.5"],
+ *     "allowed_ports": [80, 443],
  *     "hosts": { "page.test": "127.0.0.1" },
  *     "browser": { "evaluate": false },
  *     "limits": { "exec_timeout_ms": 120000, "output_cap_bytes": 65536,
@@ -24,6 +25,7 @@ struct json_object;
 #define MCP_POLICY_DOMAINS_MAX	      1024
 #define MCP_POLICY_HOSTS_MAX	      256 /* names in "hosts" */
 #define MCP_POLICY_HOST_ADDRS_MAX     16  /* addresses per name */
+#define MCP_POLICY_PORTS_MAX	      64  /* "allowed_ports" entries */
 
 #define MCP_POLICY_DEFAULT_TIMEOUT_MS 120000
 #define MCP_POLICY_MAX_TIMEOUT_MS     3600000
@@ -36,13 +38,15 @@ struct mcp_policy {
 	int has_allowlist; /* "allowed_domains" was given (even empty: nothing) */
 	char **domains;	   /* normalised: lower case, no trailing dot */
 	size_t ndomains;
-	struct json_object *hosts; /* {"name": ["addr", ...]}, normalised; NULL: none */
-	int allow_evaluate;	   /* browser_evaluate is offered */
-	uint64_t exec_timeout_ms;  /* default and largest timeout of one command */
-	size_t output_cap;	   /* bytes of stdout (and of stderr) shown per command */
-	unsigned max_sandboxes;	   /* sandboxes alive at once, the default one included */
-	uint64_t mem_bytes;	   /* largest memory per sandbox; 0: the backend's default */
-	uint32_t cpu_millis;	   /* largest CPU share per sandbox; 0: the backend's default */
+	struct json_object *hosts;	      /* {"name": ["addr", ...]}, normalised; NULL: none */
+	uint16_t ports[MCP_POLICY_PORTS_MAX]; /* the ports egress may use; none: 80, 443 */
+	size_t nports;
+	int allow_evaluate;	  /* browser_evaluate is offered */
+	uint64_t exec_timeout_ms; /* default and largest timeout of one command */
+	size_t output_cap;	  /* bytes of stdout (and of stderr) shown per command */
+	unsigned max_sandboxes;	  /* sandboxes alive at once, the default one included */
+	uint64_t mem_bytes;	  /* largest memory per sandbox; 0: the backend's default */
+	uint32_t cpu_millis;	  /* largest CPU share per sandbox; 0: the backend's default */
 };
 
 /* The built-in policy (what runs without --policy). */
@@ -66,7 +70,9 @@ struct egress_policy;
  * the sandboxes' connections: the listed names become allow_domains ("*"
  * without a list); listed IP addresses become allow_literals, and, when they
  * are in a denied range, allow_ranges; "localhost" maps to 127.0.0.1.
- * Ports and quotas keep the egress defaults (80 and 443, no quota). 0, or
+ * "allowed_ports" become allow_ports (default 80 and 443); "hosts" become
+ * hosts, their special addresses allow_ranges. Quotas keep the egress
+ * defaults (none). 0, or
  * -EINVAL with the egress policy's complaint in err, or -ENOMEM. */
 int mcp_policy_to_egress(const struct mcp_policy *p, struct egress_policy **out, char *err,
 			 size_t err_len);
