@@ -392,6 +392,31 @@ static long microvm_now_ms(void)
 	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Log the last lines of the console (COM1 and the VMM's stderr). */
+static void microvm_console_tail(const struct microvm *m, int lines)
+{
+	char buf[2048], *p;
+	_cleanup_close_ int fd = m->console[0] ? open(m->console, O_RDONLY | O_CLOEXEC) : -1;
+	off_t size;
+	ssize_t n;
+	int k = 0;
+
+	if (fd < 0 || (size = lseek(fd, 0, SEEK_END)) <= 0)
+		return;
+	n = pread(fd, buf, sizeof(buf) - 1,
+		  size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	for (p = buf + n; p > buf; p--)
+		if (p[-1] == '\n' && ++k == lines)
+			break;
+	for (char *line = strtok(p, "\n"); line; line = strtok(NULL, "\n"))
+		log_err("sandbox %s:   | %s", m->name, line);
+}
+
 /* One attempt: connect to the VMM's socket, ask for the agent's port, read
  * "OK <hostport>\n" byte by byte (what follows belongs to the agent).
  * -ECONNRESET while nothing listens in the guest yet. */
@@ -399,15 +424,25 @@ static int microvm_try_connect(struct microvm *m, long deadline, int *out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int dir = -1;
 	char req[32], line[64];
 	size_t len = 0;
 	int n;
 
 	if (fd < 0)
 		return -errno;
-	if (strlen(m->sock) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, m->sock, strlen(m->sock) + 1);
+	if (strlen(m->sock) < sizeof(sa.sun_path)) {
+		memcpy(sa.sun_path, m->sock, strlen(m->sock) + 1);
+	} else {
+		/* Too long for sun_path: through the directory's fd. */
+		char run[sizeof(m->sock)];
+		snprintf(run, sizeof(run), "%s", m->sock);
+		*strrchr(run, '/') = '\0';
+		dir = open(run, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dir < 0)
+			return -errno;
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/vsock.sock", dir);
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
 	n = snprintf(req, sizeof(req), "CONNECT %u\n", MICROVM_AGENT_PORT);
@@ -451,7 +486,13 @@ static int microvm_connect(void *priv, int *out)
 		if (r == 0)
 			return 0;
 		if (poll(&p, 1, 0) > 0) {
-			log_err("sandbox %s: the VMM stopped before the agent answered", m->name);
+			int status = 0;
+			jail_wait(m->jail, &status);
+			log_err("sandbox %s: the VMM stopped (%s %d) before the agent answered%s",
+				m->name, WIFSIGNALED(status) ? "signal" : "status",
+				WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+				m->console[0] ? "; the end of its console:" : "");
+			microvm_console_tail(m, 8);
 			return -ECHILD;
 		}
 		if (microvm_now_ms() >= deadline) {
