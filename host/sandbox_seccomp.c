@@ -131,7 +131,10 @@ static int sandbox_seccomp_build(scmp_filter_ctx ctx)
 			return r;
 	}
 	/* clone3 passes its flags in memory, which a filter cannot read: make it
-	 * look absent so that the C library uses clone. */
+	 * look absent so that the C library uses clone. Programs that call it
+	 * directly must fall back the same way (the agent's browser launcher
+	 * does: guest-agent/browser_proc.c); Chromium itself runs with
+	 * --no-sandbox, so it needs none of the namespace flags refused below. */
 	nr = seccomp_syscall_resolve_name("clone3");
 	if (nr != __NR_SCMP_ERROR) {
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
