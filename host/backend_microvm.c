@@ -506,6 +506,21 @@ static int microvm_connect(void *priv, int *out)
 	}
 }
 
+/* A sandbox whose maker died: its VMM died too (parent-death signal). */
+static void microvm_remove_stale(const char *name)
+{
+	char root[128], dir[256], path[300];
+
+	if (!backend_name_valid(name) || backend_state_root(root, sizeof(root)) < 0)
+		return;
+	snprintf(dir, sizeof(dir), "%s/%s", root, name);
+	snprintf(path, sizeof(path), "%s/jail", dir);
+	jail_remove_stale(path, name);
+	snprintf(path, sizeof(path), "%s/console.log", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 static int microvm_exit_fd(void *priv)
 {
 	return jail_pidfd(((struct microvm *)priv)->jail);
@@ -532,4 +547,5 @@ const struct backend_ops backend_microvm_ops = {
 	.destroy = microvm_destroy,
 	.log_path = microvm_log_path,
 	.pid = microvm_pid,
+	.remove_stale = microvm_remove_stale,
 };

@@ -776,10 +776,10 @@ int jail_oom_kills(const struct jail *j, uint64_t *n)
 	return r;
 }
 
-/* Remove what the VMM left in the run directory (its sockets), then it. */
-static void jail_clean_run(struct jail *j)
+/* Remove the entries of run (the VMM's sockets and files), then run. */
+static int jail_clean_run_dir(const char *run)
 {
-	DIR *d = opendir(j->run);
+	DIR *d = opendir(run);
 	struct dirent *e;
 
 	while (d && (e = readdir(d))) {
@@ -790,8 +790,30 @@ static void jail_clean_run(struct jail *j)
 	}
 	if (d)
 		closedir(d);
-	if (rmdir(j->run) < 0)
-		log_warn("jail %s: cannot remove %s: %s", j->name, j->run, strerror(errno));
+	return rmdir(run) < 0 ? -errno : 0;
+}
+
+static void jail_clean_run(struct jail *j)
+{
+	int r = jail_clean_run_dir(j->run);
+
+	if (r < 0)
+		log_warn("jail %s: cannot remove %s: %s", j->name, j->run, strerror(-r));
+}
+
+void jail_remove_stale(const char *dir, const char *name)
+{
+	char path[PATH_MAX + 8];
+
+	if (jail_name_ok(name))
+		cgroup_remove_stale(name);
+	if (!dir || dir[0] != '/' || strlen(dir) > PATH_MAX - 8)
+		return;
+	snprintf(path, sizeof(path), "%s/run", dir);
+	jail_clean_run_dir(path);
+	snprintf(path, sizeof(path), "%s/root", dir);
+	rmdir(path);
+	rmdir(dir);
 }
 
 void jail_free(struct jail *j)

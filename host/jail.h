@@ -83,6 +83,11 @@ int jail_wait(struct jail *j, int *status);
  * release its uid. NULL-safe. */
 void jail_free(struct jail *j);
 
+/* Remove what a jail whose owner died left in dir (the sockets in run/,
+ * root/, dir itself) and its cgroup agentvm/<name>, killing what is still
+ * in it. For jails that are gone: a live one's files are its VMM's. */
+void jail_remove_stale(const char *dir, const char *name);
+
 /* --- helpers, exposed for the unit tests -------------------------------- */
 
 /* Is path acceptable inside the jail (see struct jail_bind)? */
