@@ -4,6 +4,7 @@
 # driver (virtio_blk, virtio_rng, vmw_vsock_virtio_transport) completes the
 # virtio handshake: the VMM's control socket reports DRIVER_OK for each.
 set -u
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 boot_require
 rpc=$build/guests/snapshot_rpc

@@ -5,6 +5,7 @@
 # banner (it goes on, it does not start again), its virtio-blk driver probes
 # the drive, and it reaches "Run /init as init process".
 set -u
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 boot_require
 rpc=$build/guests/snapshot_rpc
@@ -27,8 +28,7 @@ while kill -0 $pid 2>/dev/null && [ "$(date +%s)" -lt $deadline ] &&
 	sleep 0.2
 done
 at=$(($(date +%s) - start))
-snap=$("$rpc" "$tmp/api" vm.snapshot "{\"state\":\"$tmp/st\",\"memory\":\"$tmp/mem\"}" 2>&1)
-if [ $? = 0 ]; then
+if snap=$("$rpc" "$tmp/api" vm.snapshot "{\"state\":\"$tmp/st\",\"memory\":\"$tmp/mem\"}" 2>&1); then
 	echo "ok 1 - snapshot of the booting kernel after ${at}s ($marker)"
 else
 	echo "not ok 1 - snapshot of the booting kernel after ${at}s: $snap"

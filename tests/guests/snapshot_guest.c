@@ -41,6 +41,7 @@ struct ap_state {
 
 static struct ap_state ap[RT_MAX_CPUS];
 static volatile uint32_t ap_started;
+static volatile uint32_t ap_go; /* seed is set: the other vCPUs may start */
 static uint64_t seed;
 static uint8_t *pattern;
 static uint64_t pattern_bytes;
@@ -87,8 +88,11 @@ static uint64_t pattern_sum(void)
 void guest_ap_main(uint64_t cpu)
 {
 	struct ap_state *a = &ap[cpu];
-	uint64_t x = seed + cpu, iter = 0;
+	uint64_t x, iter = 0;
 
+	while (!__atomic_load_n(&ap_go, __ATOMIC_ACQUIRE))
+		rt_pause();
+	x = seed + cpu;
 	__atomic_fetch_add(&ap_started, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
 		for (int k = 0; k < BATCH; k++)
@@ -194,6 +198,7 @@ int guest_main(uint64_t cpu)
 
 	(void)cpu;
 	seed = rt_param_u64("snap.seed", 1);
+	__atomic_store_n(&ap_go, 1, __ATOMIC_RELEASE);
 	dirty_bytes = rt_param_u64("snap.dirty_mib", 1) << 20;
 	pattern_bytes = mib << 20;
 	pattern = rt_alloc(pattern_bytes ? pattern_bytes : 8, 4096);

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # LINE, RPC, RPC_RC and STATUS are for the tests
 # Shared by the snapshot, restore and reset tests (sourced after lib.sh):
 # VMs running tests/guests/snapshot_guest.c in the background, driven by
 # one-byte commands on COM1 (through a FIFO) and by the control socket.
@@ -111,14 +112,19 @@ vm_end() {
 	vm_rpc "$name" vm.stop
 	wait "${VM_PID[$name]}"
 	STATUS=$?
-	exec {VM_FD[$name]}>&-
+	vm_close_fd "$name"
 }
 
 vm_kill() {
 	local name=$1
 	kill -9 "${VM_PID[$name]}" 2>/dev/null
 	wait "${VM_PID[$name]}" 2>/dev/null
-	exec {VM_FD[$name]}>&-
+	vm_close_fd "$name"
+}
+
+vm_close_fd() {
+	local fd=${VM_FD[$1]}
+	exec {fd}>&-
 }
 
 # vm_show NAME: the VM's COM1 output and stderr as TAP diagnostics.
