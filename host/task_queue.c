@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "host/api.h"
+#include "host/client.h"
 #include "host/daemon_internal.h"
 #include "host/task.h"
 
@@ -310,15 +311,66 @@ static char *tq_load_spec_locked(struct tq *q, int64_t id, int *retries, int *ma
 	return spec;
 }
 
+/* Destroy the sandboxes that runners of an earlier run left (adopted by the
+ * daemon's recovery): they are marked with another run's id. */
+static void tq_sweep_old(struct tq_runner *r)
+{
+	struct client_conn *c = NULL;
+	struct client_error e;
+	struct json_object *res = NULL;
+
+	if (client_connect(r->ctx.socket_path, &c) < 0)
+		return;
+	tq_runner_set_fd(r, client_fd(c));
+	if (client_call(c, "sandbox.list_all", NULL, &res, NULL, NULL, &e) == 0) {
+		struct json_object *list = json_object_object_get(res, "sandboxes");
+		for (size_t i = 0; i < json_object_array_length(list); i++) {
+			struct json_object *sb = json_object_array_get_idx(list, i);
+			struct json_object *meta = json_object_object_get(sb, "metadata");
+			const char *run =
+				json_object_get_string(json_object_object_get(meta, "task_runner"));
+			if (!run || !strcmp(run, r->ctx.run_id))
+				continue;
+			struct json_object *p = json_object_new_object(), *dres = NULL;
+			json_object_object_add(p, "sandbox",
+					       json_object_get(json_object_object_get(sb, "name")));
+			if (client_call(c, "sandbox.destroy", p, &dres, NULL, NULL, &e) == 0)
+				log_info(
+					"task runner: removed %s, left by an earlier run",
+					json_object_get_string(json_object_object_get(sb, "name")));
+			json_object_put(dres);
+		}
+	}
+	json_object_put(res);
+	tq_runner_set_fd(r, -1);
+	client_close(c);
+}
+
 static void *tq_runner_main(void *arg)
 {
 	struct tq_runner *r = arg;
 	struct tq *q = r->q;
 
+	if (r == &q->runners[0])
+		tq_sweep_old(r);
 	pthread_mutex_lock(&q->lock);
 	while (!q->stopping) {
 		struct tq_batch *b = NULL;
 		struct tq_item *it = tq_pick(q, &b);
+		if (!it && r->ctx.sandbox[0]) {
+			/* Keep the sandbox for a task that comes soon; then give it back,
+			 * so that idle runners hold no sandboxes. */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 2;
+			if (pthread_cond_timedwait(&q->cond, &q->lock, &ts) == ETIMEDOUT &&
+			    !q->stopping) {
+				pthread_mutex_unlock(&q->lock);
+				task_run_release(&r->ctx);
+				pthread_mutex_lock(&q->lock);
+			}
+			continue;
+		}
 		if (!it) {
 			pthread_cond_wait(&q->cond, &q->lock);
 			continue;
@@ -353,8 +405,6 @@ static void *tq_runner_main(void *arg)
 		}
 		json_object_put(spec);
 		free(text);
-		if (oc == TASK_DONE || oc == TASK_STOPPED)
-			task_run_reset(&r->ctx);
 
 		pthread_mutex_lock(&q->lock);
 		b->running--;
@@ -395,6 +445,13 @@ static void *tq_runner_main(void *arg)
 		}
 		tq_batch_maybe_free(q, b);
 		pthread_cond_broadcast(&q->cond);
+		/* The result is recorded: now put the sandbox back to its template's
+		 * fresh state for the next task. */
+		if (!q->stopping && (oc == TASK_DONE || oc == TASK_STOPPED)) {
+			pthread_mutex_unlock(&q->lock);
+			task_run_reset(&r->ctx);
+			pthread_mutex_lock(&q->lock);
+		}
 	}
 	pthread_mutex_unlock(&q->lock);
 	task_run_release(&r->ctx);
@@ -514,6 +571,8 @@ int task_queue_start(struct daemon *d)
 		return -ENOMEM;
 	}
 	tq_global = q;
+	char run_id[48];
+	snprintf(run_id, sizeof(run_id), "%d-%lld", (int)getpid(), (long long)tq_wall_ms());
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, DAEMON_THREAD_STACK);
@@ -522,6 +581,7 @@ int task_queue_start(struct daemon *d)
 		r->q = q;
 		r->fd = -1;
 		r->ctx.socket_path = d->socket_path;
+		snprintf(r->ctx.run_id, sizeof(r->ctx.run_id), "%s", run_id);
 		r->ctx.set_fd = tq_runner_set_fd;
 		r->ctx.set_sandbox = tq_runner_set_sandbox;
 		r->ctx.cancelled = tq_runner_cancelled;

@@ -37,6 +37,7 @@ enum task_outcome {
 /* What a runner keeps between tasks: its connection and its sandbox. */
 struct task_runner_ctx {
 	const char *socket_path;
+	char run_id[48]; /* this daemon run's mark on its runners' sandboxes */
 	struct client_conn *conn;
 	char sandbox[64]; /* "" none */
 	char key[512];	  /* template and limits the sandbox was made with */

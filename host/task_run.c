@@ -138,7 +138,7 @@ static int task_run_sandbox(struct task_runner_ctx *r, struct json_object *spec,
 	/* A runner's sandbox outlives nothing: an hour unused and it goes. */
 	json_object_object_add(p, "idle_ttl", json_object_new_int(3600));
 	struct json_object *meta = json_object_new_object();
-	json_object_object_add(meta, "task_runner", json_object_new_boolean(1));
+	json_object_object_add(meta, "task_runner", json_object_new_string(r->run_id));
 	json_object_object_add(p, "metadata", meta);
 	int rc = task_run_call(r, "sandbox.create", p, &res, e);
 	if (rc < 0)
@@ -370,6 +370,11 @@ enum task_outcome task_run_one(struct task_runner_ctx *r, struct json_object *sp
 	}
 	task_run_artefacts(r, spec, out);
 out:
+	if (strcmp(status, "passed") != 0 && r->cancelled(r->arg)) {
+		oc = TASK_STOPPED;
+		status = "cancelled";
+		snprintf(why, sizeof(why), "cancelled while it ran");
+	}
 	/* A failure because the sandbox died under the task is the infrastructure's. */
 	if (oc == TASK_DONE && strcmp(status, "passed") != 0 && r->sandbox[0] &&
 	    !task_run_sandbox_alive(r)) {

@@ -152,6 +152,7 @@ try:
     is_(len(res), 30, "every task still has exactly one result")
     ok(st.count("passed") >= 4 and st.count("cancelled") >= 10,
        "completed ones kept (%d passed), the rest cancelled (%d)" % (st.count("passed"), st.count("cancelled")))
+    diag(repr(sorted(set((r["state"], (r.get("result") or {}).get("reason", "")) for r in res))))
     ok(len(set(r["name"] for r in res)) == 30, "no duplicates")
 finally:
     d.stop()
