@@ -117,7 +117,11 @@ try:
     diag("killing agentvmd after %d results" % ndone)
     d.kill9()
     time.sleep(1)
-    d.start()
+    try:
+        d.start()
+    except RuntimeError:
+        diag("".join(open(d.log).readlines()[-60:]))
+        raise
     try:
         cli.wait(300)
     except subprocess.TimeoutExpired:
