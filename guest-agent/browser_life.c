@@ -21,7 +21,8 @@
 
 #define SESS_READ_CHUNK	 (256u << 10)
 #define SESS_READ_BUDGET (4u << 20) /* bytes read per wake-up, for fairness */
-#define SESS_EOF_WAIT_MS 500	    /* after the pipe closed, for the exit status */
+#define SESS_EOF_WAIT_MS \
+	2000 /* after the pipe closed, for the exit status (a loaded host can take a while to reap) */
 
 static void sess_on_res(struct agent *a, struct agent_watch *w, uint32_t events);
 static void sess_on_cmd(struct agent *a, struct agent_watch *w, uint32_t events);
