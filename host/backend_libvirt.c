@@ -280,15 +280,34 @@ static void domain_read_channel(struct libvirt_domain *d)
 	free(xml);
 }
 
+/* Start paused, set the memory hard limit on the live domain (see
+ * libvirt_xml_config.memtune_live), then run. */
 static int domain_create(struct libvirt_domain *d, virConnectPtr conn, const char *xml)
 {
-	d->dom = virDomainCreateXML(conn, xml, 0);
+	virTypedParameter p = { .field = VIR_DOMAIN_MEMORY_HARD_LIMIT,
+				.type = VIR_TYPED_PARAM_ULLONG };
+
+	d->dom = virDomainCreateXML(conn, xml, VIR_DOMAIN_START_PAUSED);
 	if (!d->dom) {
 		log_err("domain %s: libvirt refused to start it: %s", d->name, fleet_err());
 		return -EIO;
 	}
+	p.value.ul = libvirt_xml_hard_limit_kib(d->mem);
+	if (virDomainSetMemoryParameters(d->dom, &p, 1, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+		log_err("domain %s: cannot set its memory hard limit: %s", d->name, fleet_err());
+		goto fail;
+	}
+	if (virDomainResume(d->dom) < 0) {
+		log_err("domain %s: cannot run it: %s", d->name, fleet_err());
+		goto fail;
+	}
 	domain_read_channel(d);
 	return 0;
+fail:
+	virDomainDestroy(d->dom);
+	virDomainFree(d->dom);
+	d->dom = NULL;
+	return -EIO;
 }
 
 int libvirt_domain_start(struct libvirt_fleet *f, const struct libvirt_domain_config *cfg,
@@ -333,6 +352,8 @@ int libvirt_domain_start(struct libvirt_fleet *f, const struct libvirt_domain_co
 	xc.console = cfg->console;
 	xc.mem_bytes = cfg->mem_bytes;
 	xc.cpu_millis = cfg->cpu_millis;
+	xc.memtune_live = 1;
+	xc.run_as = cfg->run_as;
 	xc.channel = access("/dev/vhost-vsock", F_OK) == 0 && f->hosts[d->host].local
 			     ? LIBVIRT_XML_VSOCK
 			     : LIBVIRT_XML_SERIAL;

@@ -11,6 +11,8 @@
  *   AGENTVM_LIBVIRT_URI     (default qemu:///system) sized from this machine
  *   AGENTVM_LIBVIRT_KERNEL  the guest kernel (images/kernel/build.sh --dir)
  *   AGENTVM_LIBVIRT_CMDLINE extra kernel command line
+ *   AGENTVM_LIBVIRT_RUN_AS  QEMU's user:group, e.g. +0:+0 where /dev/kvm is
+ *                           root's alone (no udev rule giving it to "kvm")
  * QEMU runs as libvirt's user: the kernel and image must be readable by it. */
 #ifndef AGENTVM_HOST_BACKEND_LIBVIRT_H
 #define AGENTVM_HOST_BACKEND_LIBVIRT_H
@@ -47,6 +49,7 @@ struct libvirt_domain_config {
 	const char *console; /* optional serial console file */
 	uint64_t mem_bytes;  /* guest RAM */
 	uint32_t cpu_millis; /* total CPU */
+	const char *run_as;  /* optional QEMU user:group (host/libvirt_xml.h) */
 };
 
 /* Place, build the XML (host/libvirt_xml.h) and start a transient domain.

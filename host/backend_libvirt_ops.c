@@ -135,6 +135,7 @@ static int lv_create(const struct backend_config *cfg, void **priv)
 	dc.disk = disk;
 	dc.mem_bytes = cfg->limits.mem_bytes;
 	dc.cpu_millis = cfg->limits.cpu_millis;
+	dc.run_as = getenv("AGENTVM_LIBVIRT_RUN_AS");
 	r = libvirt_domain_start(f, &dc, &d);
 	if (r < 0)
 		return r;

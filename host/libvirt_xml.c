@@ -21,6 +21,11 @@ unsigned libvirt_xml_vcpus(uint32_t cpu_millis)
 	return n ? n : 1;
 }
 
+uint64_t libvirt_xml_hard_limit_kib(uint64_t mem_bytes)
+{
+	return ((mem_bytes + 1023) >> 10) + (LIBVIRT_XML_MEM_OVERHEAD >> 10);
+}
+
 int libvirt_xml_escape(char *buf, size_t len, size_t *pos, const char *s)
 {
 	size_t p = *pos;
@@ -117,8 +122,10 @@ int libvirt_xml_domain(const struct libvirt_xml_config *cfg, char **out)
 	xml_put(&b, "  <vcpu placement='static'>%u</vcpu>\n", vcpus);
 	xml_put(&b, "  <cputune>\n    <period>%u</period>\n    <quota>%llu</quota>\n  </cputune>\n",
 		LIBVIRT_XML_CPU_PERIOD, (unsigned long long)quota);
-	xml_put(&b, "  <memtune>\n    <hard_limit unit='KiB'>%llu</hard_limit>\n  </memtune>\n",
-		(unsigned long long)(mem_kib + (LIBVIRT_XML_MEM_OVERHEAD >> 10)));
+	if (!cfg->memtune_live)
+		xml_put(&b,
+			"  <memtune>\n    <hard_limit unit='KiB'>%llu</hard_limit>\n  </memtune>\n",
+			(unsigned long long)libvirt_xml_hard_limit_kib(cfg->mem_bytes));
 	xml_text(&b, "  <os>\n    <type arch='x86_64' machine='",
 		 cfg->machine ? cfg->machine : "pc", "'>hvm</type>\n");
 	xml_text(&b, "    <kernel>", cfg->kernel, "</kernel>\n");
@@ -130,6 +137,9 @@ int libvirt_xml_domain(const struct libvirt_xml_config *cfg, char **out)
 	/* QEMU needs arch-capabilities off on nested hosts (see KVM-HERE.md). */
 	xml_put(&b, "  <cpu mode='host-passthrough' check='none'>\n"
 		    "    <feature policy='disable' name='arch-capabilities'/>\n  </cpu>\n");
+	if (cfg->run_as && *cfg->run_as)
+		xml_text(&b, "  <seclabel type='static' model='dac' relabel='no'>\n    <label>",
+			 cfg->run_as, "</label>\n  </seclabel>\n");
 	xml_put(&b, "  <clock offset='utc'/>\n  <on_poweroff>destroy</on_poweroff>\n"
 		    "  <on_reboot>destroy</on_reboot>\n  <on_crash>destroy</on_crash>\n");
 	xml_put(&b, "  <devices>\n");

@@ -31,7 +31,17 @@ struct libvirt_xml_config {
 				   * NULL: libvirt picks one under its state dir */
 	uint64_t mem_bytes;	  /* guest RAM, > 0 */
 	uint32_t cpu_millis;	  /* total CPU; vCPUs = ceil(cpu_millis/1000) */
+	/* Leave memtune out: the caller sets the hard limit on the live domain.
+	 * libvirt 9 also raises QEMU's RLIMIT_MEMLOCK to an XML hard_limit,
+	 * which a host without CAP_SYS_RESOURCE refuses. */
+	int memtune_live;
+	/* QEMU's user:group ("+0:+0") instead of libvirt's default, with no
+	 * relabelling; for hosts whose /dev/kvm only root may open. NULL: default. */
+	const char *run_as;
 };
+
+/* memtune's hard_limit for mem_bytes of guest RAM, in KiB. */
+uint64_t libvirt_xml_hard_limit_kib(uint64_t mem_bytes);
 
 /* The number of vCPUs cpu_millis asks for (at least 1). */
 unsigned libvirt_xml_vcpus(uint32_t cpu_millis);

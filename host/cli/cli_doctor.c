@@ -273,10 +273,27 @@ static void doctor_verdicts(const struct doctor *d, struct doctor_verdict v[3])
 	else
 		snprintf(v[1].reason, sizeof(v[1].reason), "%s", why);
 
+	/* libvirt: its daemon reachable, and guests whose user space runs (the
+	 * agent is the guest's PID 1, as in a microVM). */
 	v[2].level = "libvirt";
 	v[2].available = 0;
-	snprintf(v[2].reason, sizeof(v[2].reason), "not implemented yet%s",
-		 access("/usr/bin/virsh", X_OK) == 0 ? " (virsh is installed)" : "");
+	{
+		const struct backend_ops *ops;
+		int lr = backend_lookup("libvirt", &ops) == 0 ? ops->probe(why, sizeof(why))
+							      : -ENOENT;
+
+		if (lr < 0)
+			snprintf(v[2].reason, sizeof(v[2].reason), "%s",
+				 lr == -ENOENT ? "not built in" : why);
+		else if (sys->status != HOSTPROBE_OK)
+			snprintf(v[2].reason, sizeof(v[2].reason),
+				 "%s, but the agent cannot run in its guests here: %s", why,
+				 sys->detail);
+		else
+			snprintf(v[2].reason, sizeof(v[2].reason),
+				 "%s; domains with the agent on virtio-serial or vsock", why);
+		v[2].available = lr == 0 && sys->status == HOSTPROBE_OK;
+	}
 }
 
 static void doctor_print_table(const struct doctor *d, const struct doctor_verdict v[3])

@@ -84,6 +84,20 @@ static void test_domain(void)
 	   "a quarter CPU: 1 vCPU at 25%%");
 	free(xml);
 
+	c.memtune_live = 1;
+	is(libvirt_xml_domain(&c, &xml), 0, "built with the hard limit left for later");
+	ok(!has(xml, "<memtune>"), "no memtune");
+	free(xml);
+	c.memtune_live = 0;
+	ok(!has(xml, "<seclabel"), "libvirt's own QEMU user by default");
+	c.run_as = "+0:+0<";
+	is(libvirt_xml_domain(&c, &xml), 0, "built with a QEMU user");
+	ok(has(xml, "<label>+0:+0&lt;</label>"), "DAC label escaped");
+	free(xml);
+	c.run_as = NULL;
+	ok(libvirt_xml_hard_limit_kib(1ull << 30) == (1ull << 20) + (256ull << 10),
+	   "hard limit of 1 GiB: 1 GiB + 256 MiB");
+
 	c.channel = LIBVIRT_XML_SERIAL;
 	is(libvirt_xml_domain(&c, &xml), 0, "serial channel without a path: libvirt picks it");
 	ok(has(xml, "<source mode='bind'/>"), "bind with no path");
