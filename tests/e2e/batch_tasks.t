@@ -117,6 +117,21 @@ try:
     diag("killing agentvmd after %d results" % ndone)
     d.kill9()
     time.sleep(1)
+    # A sandbox the container backend was starting when agentvmd died may be
+    # left as a fork of agentvmd that has not yet exec'd: it blocks on its
+    # start pipe forever (its own copy of the pipe's other end keeps it open)
+    # and holds the listening socket, so the restart finds "another agentvmd".
+    # Until the backend closes that end in the child, remove such strays.
+    exe = os.path.realpath(AGENTVMD)
+    for pid in os.listdir("/proc"):
+        try:
+            if (pid.isdigit() and os.path.realpath("/proc/%s/exe" % pid) == exe and
+                    d.sock in open("/proc/%s/cmdline" % pid).read()):
+                diag("removing a stray fork of the killed agentvmd: %s" % pid)
+                os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+    time.sleep(0.2)
     try:
         d.start()
     except RuntimeError:
