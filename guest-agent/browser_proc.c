@@ -487,6 +487,9 @@ int browser_proc_reap(struct browser_proc *p)
 	if (si.si_pid == 0)
 		return 0;
 	p->reaped = 1;
+	/* Chromium has exited (its keeper waited for it): what it wrote last
+	 * is in the pipe now, so that a description made at once has it. */
+	browser_proc_read_stderr(p);
 	/* How Chromium ended, as its keeper saw it; if the keeper was killed
 	 * first, how the keeper ended. */
 	do {
@@ -613,6 +616,13 @@ void browser_proc_cleanup(struct agent *a, struct browser_proc *p)
 	proc_close_watch(a, &p->err_w);
 	proc_close_watch(a, &p->pid_w);
 	proc_close(&p->status_fd);
+	/* A process of the browser that was being born while the others were
+	 * killed may still write into the profile: kill again and retry, for
+	 * at most about 200 ms. */
+	for (int i = 0; i < 20 && browser_proc_remove_profile(p) < 0; i++) {
+		proc_scan(p, SIGKILL);
+		usleep(10000);
+	}
 	if (browser_proc_remove_profile(p) < 0)
 		log_warn("browser: could not remove the profile %s", p->profile);
 	p->profile[0] = '\0';
