@@ -39,6 +39,19 @@ def read_results(path):
 d = Daemon("--cleanup-on-exit", pool=4)
 try:
     env = dict(os.environ, AGENTVMD_SOCKET=d.sock)
+    # --- 0: bad input changes nothing ---------------------------------------------
+    r = d.rpc("task.submit", {"tasks": [json.dumps(spec(0)), '{"commands": ["x"], "bogus": 1}']})
+    ok(r.get("error", {}).get("data", {}).get("name") == "EPARAMS" and "tasks[1]" in r["error"]["message"],
+       "a bad spec is EPARAMS naming it: %s" % r.get("error", {}).get("message"))
+    is_(d.result("task.list")["batches"], [], "and nothing of that submission is queued")
+    r = d.rpc("task.get", {"id": 999})
+    ok("no task 999" in r.get("error", {}).get("message", ""), "an unknown task is an error")
+    badf = os.path.join(d.tmp, "bad.jsonl")
+    with open(badf, "w") as f:
+        f.write(json.dumps(spec(0)) + "\n\n" + '{"commands": []}' + "\n")
+    p = subprocess.run([AGENTVM, "batch", badf], capture_output=True, env=env, timeout=60)
+    ok(p.returncode == 2 and b"bad.jsonl:3:" in p.stderr, "agentvm batch names the bad line: %s" % p.stderr.strip())
+
     # --- 1: 50 tasks, one failing its validation -------------------------------
     tasks = os.path.join(d.tmp, "tasks.jsonl")
     out = os.path.join(d.tmp, "results.jsonl")
