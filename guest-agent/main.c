@@ -2,6 +2,7 @@
  * protocol (docs/PROTOCOL.md) on vsock or a Unix socket. */
 #include "common/log.h"
 #include "guest-agent/agent.h"
+#include "guest-agent/agent_cmdline.h"
 #include "guest-agent/agent_pid1.h"
 #include "guest-agent/agent_proto.h"
 #include "guest-agent/agent_proxy.h"
@@ -58,8 +59,36 @@ static void usage(FILE *f)
 		"As PID 1 it mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /tmp and /run,\n"
 		"brings up lo, reaps every orphan, and powers the machine off on \"shutdown\".\n"
 		"With no --listen as PID 1 it listens on vsock:1024. SIGTERM or SIGINT shut\n"
-		"it down like the \"shutdown\" op.\n",
+		"it down like the \"shutdown\" op.\n"
+		"\n"
+		"As PID 1 in a VM (not a container) it also reads the kernel command line\n"
+		"(/proc/cmdline), where the host puts what it cannot pass as flags:\n"
+		"  agentvm.egress=vsock:PORT   as --egress vsock:PORT\n"
+		"  agentvm.hostname=NAME       as --hostname NAME\n"
+		"A flag given wins; a bad or unknown agentvm.* parameter is logged and ignored.\n",
 		AGENT_LISTEN_MAX, AGENT_MAX_CONNS, AGENT_PROXY_LISTEN_DEFAULT);
+}
+
+/* In a VM the kernel starts us with no arguments of ours: take the settings
+ * the host put on the kernel command line where no flag gave them. */
+static void main_kernel_cmdline(struct agent_options *opt, struct agent_cmdline *kc)
+{
+	int r = agent_cmdline_read(AGENT_CMDLINE_PATH, kc);
+
+	if (r < 0) {
+		log_warn("reading %s: %s; no agentvm.* settings taken from it", AGENT_CMDLINE_PATH,
+			 strerror(-r));
+		return;
+	}
+	if (kc->nbad)
+		log_warn("ignored %d bad or unknown agentvm.* kernel parameter%s (the first: %s)",
+			 kc->nbad, kc->nbad == 1 ? "" : "s", kc->bad);
+	if (kc->egress[0] && !opt->egress) {
+		opt->egress = kc->egress;
+		log_debug("egress from the kernel command line: %s", kc->egress);
+	}
+	if (kc->hostname[0] && !opt->hostname)
+		opt->hostname = kc->hostname;
 }
 
 int main(int argc, char **argv)
@@ -100,6 +129,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static char fdspec[AGENT_LISTEN_MAX][32];
+	static struct agent_cmdline kcmd;
 	struct agent_options opt = { 0 };
 	struct browser_config bcfg = { 0 };
 	char egress_proxy[300];
@@ -201,20 +231,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	/* With egress on, the browser goes through the agent's proxy unless told
-	 * otherwise. */
-	if (opt.egress && !bcfg.proxy) {
-		snprintf(egress_proxy, sizeof(egress_proxy), "http://%s",
-			 opt.egress_listen ? opt.egress_listen : AGENT_PROXY_LISTEN_DEFAULT);
-		bcfg.proxy = egress_proxy;
-	}
-	/* The hello's capabilities look for chromium where the browser will. */
-	if (bcfg.chromium && setenv("AGENTVM_CHROMIUM", bcfg.chromium, 1) < 0) {
-		fprintf(stderr, "agentvm-agent: setenv: %s\n", strerror(errno));
-		return 1;
-	}
-	browser_configure(&bcfg);
-
 	opt.pid1 = getpid() == 1;
 	if (opt.pid1 && !opt.container && !vm &&
 	    (getenv("container") || access("/.dockerenv", F_OK) == 0))
@@ -229,6 +245,8 @@ int main(int argc, char **argv)
 	if (opt.pid1) {
 		agent_pid1_stdio();
 		agent_pid1_mount_all(opt.container);
+		if (!opt.container)
+			main_kernel_cmdline(&opt, &kcmd);
 		r = agent_pid1_loopback_up();
 		if (r < 0)
 			log_debug("bringing up lo: %s", strerror(-r));
@@ -240,6 +258,20 @@ int main(int argc, char **argv)
 				opt.hostname = "agentvm";
 		}
 	}
+	/* With egress on, the browser goes through the agent's proxy unless told
+	 * otherwise. */
+	if (opt.egress && !bcfg.proxy) {
+		snprintf(egress_proxy, sizeof(egress_proxy), "http://%s",
+			 opt.egress_listen ? opt.egress_listen : AGENT_PROXY_LISTEN_DEFAULT);
+		bcfg.proxy = egress_proxy;
+	}
+	/* The hello's capabilities look for chromium where the browser will. */
+	if (bcfg.chromium && setenv("AGENTVM_CHROMIUM", bcfg.chromium, 1) < 0) {
+		fprintf(stderr, "agentvm-agent: setenv: %s\n", strerror(errno));
+		return 1;
+	}
+	browser_configure(&bcfg);
+
 	if (opt.hostname) {
 		r = agent_pid1_set_hostname(opt.hostname);
 		if (r < 0)
