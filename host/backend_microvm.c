@@ -5,6 +5,11 @@
  * Its sandboxes need a host whose KVM runs guest user space: the probe says
  * whether this one does (the syscall_probe test guest in agentvm-vmm).
  *
+ * Egress (docs/EGRESS.md): the sandbox's egress proxy socket is linked into
+ * the jail's /run as vsock.sock_3128, where the VMM's hybrid vsock takes the
+ * guest's connections to CID 2 port 3128, and the kernel command line gets
+ * agentvm.egress=vsock:3128, which the agent reads as PID 1.
+ *
  * Environment:
  *   AGENTVM_KERNEL             the guest kernel (default: vmlinux in the
  *                              directory images/kernel/build.sh --dir names)
@@ -41,6 +46,7 @@
 #define MICROVM_CMDLINE	       "console=ttyS0 reboot=k panic=1 quiet"
 #define MICROVM_OVERHEAD_BYTES (64ull << 20) /* the VMM's own memory, beyond the guest's */
 #define MICROVM_EXTRA_TASKS    8	     /* main thread, teardown child, kernel workers */
+#define MICROVM_EGRESS_PORT    3128	     /* the guest's vsock port to the egress proxy */
 
 extern char **environ;
 
@@ -256,10 +262,38 @@ static void microvm_destroy(void *priv)
 	free(m);
 }
 
+/* The egress proxy's socket, linked where the VMM connects the guest's
+ * vsock connections to CID 2 port MICROVM_EGRESS_PORT: <uds>_<port> in the
+ * jail's /run, handed to the jail's uid (the VMM runs as it). A hard link
+ * reaches the same listening socket; it goes with the run directory. */
+static int microvm_link_egress(struct microvm *m, const char *egress_sock)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/vsock.sock_%u", jail_run_dir(m->jail),
+			     MICROVM_EGRESS_PORT) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (link(egress_sock, path) < 0) {
+		r = -errno;
+		log_err("sandbox %s: cannot carry egress into the microVM: link %s to %s: %s%s",
+			m->name, egress_sock, path, strerror(errno),
+			errno == EXDEV ? " (they must be on one file system)" : "");
+		return r;
+	}
+	if (lchown(path, jail_uid(m->jail), (gid_t)-1) < 0 || chmod(path, 0600) < 0) {
+		r = -errno;
+		log_err("sandbox %s: egress: handing %s to the jail's uid: %s", m->name, path,
+			strerror(errno));
+		return r;
+	}
+	return 0;
+}
+
 static int microvm_create(const struct backend_config *cfg, void **priv)
 {
 	char root[128], kernel[PATH_MAX], initrd[PATH_MAX], vmm[PATH_MAX];
-	char mem[32], cpus[16], vsock[64];
+	char mem[32], cpus[16], vsock[64], cmdline[sizeof(MICROVM_CMDLINE) + 64];
 	const char *args[24];
 	struct jail_config jc = { .stdin_fd = -1 };
 	_cleanup_close_ int log_fd = -1;
@@ -281,10 +315,6 @@ static int microvm_create(const struct backend_config *cfg, void **priv)
 		log_warn("sandbox %s: %s; starting the microVM anyway (AGENTVM_MICROVM_FORCE=1): "
 			 "its agent will not answer",
 			 cfg->name, why);
-	if (cfg->egress_sock)
-		log_warn("sandbox %s: egress is not carried into microVMs yet: the guest has no "
-			 "way out",
-			 cfg->name);
 	if (cfg->init_argv) {
 		log_err("sandbox %s: the microvm backend runs the image's own init", cfg->name);
 		return -ENOTSUP;
@@ -343,6 +373,11 @@ static int microvm_create(const struct backend_config *cfg, void **priv)
 	snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)(cfg->limits.mem_bytes >> 20));
 	snprintf(cpus, sizeof(cpus), "%u", ncpus);
 	snprintf(vsock, sizeof(vsock), "cid=%u,uds=/run/vsock.sock", MICROVM_GUEST_CID);
+	if (cfg->egress_sock)
+		snprintf(cmdline, sizeof(cmdline), "%s agentvm.egress=vsock:%u", MICROVM_CMDLINE,
+			 MICROVM_EGRESS_PORT);
+	else
+		snprintf(cmdline, sizeof(cmdline), "%s", MICROVM_CMDLINE);
 	args[n++] = "--name";
 	args[n++] = cfg->name;
 	args[n++] = "--kernel";
@@ -350,7 +385,7 @@ static int microvm_create(const struct backend_config *cfg, void **priv)
 	args[n++] = "--initrd";
 	args[n++] = "/initrd";
 	args[n++] = "--cmdline";
-	args[n++] = MICROVM_CMDLINE;
+	args[n++] = cmdline;
 	args[n++] = "--mem";
 	args[n++] = mem;
 	args[n++] = "--cpus";
@@ -375,6 +410,11 @@ static int microvm_create(const struct backend_config *cfg, void **priv)
 	r = jail_spawn_vmm(&jc, &m->jail);
 	if (r < 0)
 		goto fail;
+	if (cfg->egress_sock) {
+		r = microvm_link_egress(m, cfg->egress_sock);
+		if (r < 0)
+			goto fail;
+	}
 	log_debug("sandbox %s: agentvm-vmm is pid %d in its jail %s", m->name,
 		  (int)jail_pid(m->jail), m->jail_dir);
 	*priv = m;
