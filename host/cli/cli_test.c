@@ -359,6 +359,7 @@ int cli_test_main(int argc, char **argv)
 		goto out;
 	snprintf(sb, sizeof(sb), "%s", json_object_get_string(json_object_object_get(res, "name")));
 	json_object_put(res);
+	res = NULL;
 
 	printf("1..%zu\n", n);
 	fflush(stdout);

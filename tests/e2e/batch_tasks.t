@@ -187,9 +187,11 @@ try:
     diag(repr(sorted(set((r["state"], (r.get("result") or {}).get("reason", "")) for r in res))))
     ok(len(set(r["name"] for r in res)) == 30, "no duplicates")
 finally:
-    d.stop()
-    if "ERROR" in open(d.log).read() or "Sanitizer" in open(d.log).read():
-        diag(open(d.log).read()[-2000:])
+    is_(d.stop(), 0, "agentvmd stops cleanly")
+    rep = d.sanitizer_report()
+    ok(not rep, "no sanitizer report in agentvmd's log")
+    if rep:
+        diag(rep[-3000:])
     d.cleanup()
 done()
 EOF_PY

@@ -61,7 +61,11 @@ try:
     p = d.cli("test", "--suite", os.path.join(d.tmp, "none"))
     is_(p.returncode, 2, "a missing suite is a usage error")
 finally:
-    d.stop()
+    is_(d.stop(), 0, "agentvmd stops cleanly")
+    rep = d.sanitizer_report()
+    ok(not rep, "no sanitizer report in agentvmd's log")
+    if rep:
+        diag(rep[-3000:])
     d.cleanup()
 done()
 EOF_PY
