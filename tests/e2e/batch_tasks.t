@@ -75,6 +75,12 @@ try:
     is_(bad["retries"], 0, "and not retried")
     is_(bad["attempts"], 1, "it ran once")
     is_(bad["result"]["exit_codes"]["validate"], [1], "its validation exit code is recorded")
+    ev = sorted([(r["started_ms"], 1) for r in res] + [(r["finished_ms"], -1) for r in res])
+    cur = peak = 0
+    for _, k in ev:
+        cur += k
+        peak = max(peak, cur)
+    ok(2 <= peak <= 8, "at most --parallel 8 tasks at once (peak %d)" % peak)
     good = byname["t3"]["result"]
     is_(base64.b64decode(good["artefacts"][0]["data"]), b"input-3\ntask-3\n", "an artefact is collected")
     ok(good["sandbox"].startswith("sb-") and good["duration_ms"] >= 0, "sandbox and duration recorded")

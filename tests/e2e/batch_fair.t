@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The task queue's bounds and fairness: with one runner, a small batch
+# submitted after a big one is served round-robin beside it (not after it); a
+# batch never runs more than its `parallel` at once; cancelling a queued task
+# ends it at once.
+E2E_DIR=$(cd "$(dirname "$0")" && pwd) exec python3 - "$@" <<'EOF_PY'
+import json, os, sys, time
+sys.path.insert(0, os.environ["E2E_DIR"])
+from daemon_rpc import *
+
+require()
+
+def wait_batch(d, b, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        l = d.result("task.list", {"batch": b, "all": True})
+        if l["counts"]["queued"] + l["counts"]["running"] == 0:
+            return l
+        time.sleep(0.1)
+    return l
+
+task = lambda n: json.dumps({"name": n, "commands": ["sleep 0.1"]})
+
+os.environ["AGENTVMD_TASK_PARALLEL"] = "1"
+d = Daemon("--cleanup-on-exit", pool=2)
+try:
+    a = d.result("task.submit", {"tasks": [task("a%d" % i) for i in range(12)], "batch": "big"})
+    time.sleep(0.3)
+    b = d.result("task.submit", {"tasks": [task("b%d" % i) for i in range(3)], "batch": "small"})
+    r = d.rpc("task.submit", {"tasks": [task("x")], "batch": "big", "parallel": 0})
+    ok("error" in r, "parallel 0 is refused")
+    la, lb = wait_batch(d, "big"), wait_batch(d, "small")
+    fin = sorted([(t["finished_ms"], t["name"]) for t in la["tasks"] + lb["tasks"]])
+    order = [n for _, n in fin]
+    diag(" ".join(order))
+    last_b = max(order.index("b%d" % i) for i in range(3))
+    ok(last_b <= 9, "the small batch is served round-robin beside the big one (its last task is #%d of 15)" % (last_b + 1))
+    is_(la["counts"]["passed"] + lb["counts"]["passed"], 15, "all 15 passed")
+    # Overlap: with one runner, no two tasks ever ran at once.
+    spans = sorted((t["started_ms"], t["finished_ms"]) for t in la["tasks"] + lb["tasks"])
+    ok(all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1)), "one runner: never two tasks at once")
+
+    # A queued task cancelled ends at once; the running one finishes.
+    c = d.result("task.submit", {"tasks": [json.dumps({"name": "slow", "commands": ["sleep 2"]}), task("queued")],
+                                 "batch": "cancel"})
+    time.sleep(0.5)
+    r = d.result("task.cancel", {"id": c["ids"][1]})
+    t = d.result("task.get", {"id": c["ids"][1]})
+    is_(t["state"], "cancelled", "a queued task is cancelled at once")
+    is_(t.get("attempts"), 0, "and never ran")
+    l = wait_batch(d, "cancel")
+    is_(l["counts"]["passed"], 1, "the running one is not touched by cancelling another")
+finally:
+    is_(d.stop(), 0, "agentvmd stops cleanly")
+    ok(not d.sanitizer_report(), "no sanitizer report in agentvmd's log")
+    d.cleanup()
+done()
+EOF_PY
