@@ -1,10 +1,11 @@
-/* The task queue: store, scheduler and methods. See task_queue.h and
+/* The task queue: store, scheduler and runners (the methods are in
+ * task_methods.c). See task_queue.h and
  * docs/TASKS.md.
  *
  * Locking: q->lock guards everything here, the database included. It is
  * never held across a call to the daemon's socket, and never taken with
  * d->lock held. */
-#include "host/task_queue.h"
+#include "host/task_queue_internal.h"
 
 #include "common/log.h"
 #include "host/api.h"
@@ -25,54 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct tq_item {
-	struct tq_item *next;
-	int64_t id;
-	char template_name[64];
-};
-
-struct tq_batch {
-	struct tq_batch *next;
-	char id[64];
-	int64_t uid;
-	int parallel;
-	int running;
-	struct tq_item *head, *tail;
-};
-
-struct tq_tpl {
-	struct tq_tpl *next;
-	char name[64];
-	int running;
-};
-
-struct tq;
-
-struct tq_runner {
-	struct tq *q;
-	pthread_t th;
-	bool started;
-	int fd;		 /* the runner's connection (shut down to cancel) */
-	int64_t task_id; /* 0 idle */
-	bool cancel;
-	struct task_runner_ctx ctx;
-};
-
-struct tq {
-	struct daemon *d;
-	sqlite3 *db;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct tq_batch *batches;
-	struct tq_batch *rr; /* the batch served last */
-	struct tq_tpl *tpls;
-	int max_parallel, per_template;
-	struct tq_runner *runners;
-	bool stopping;
-	int64_t done_seq;
-};
-
-static struct tq *tq_global;
+struct tq *task_queue_global;
 
 static const char tq_schema[] =
 	"PRAGMA journal_mode=WAL;"
@@ -88,7 +42,7 @@ static const char tq_schema[] =
 	"CREATE INDEX IF NOT EXISTS tasks_batch ON tasks(batch, done_seq);"
 	"CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state);";
 
-static int64_t tq_wall_ms(void)
+int64_t task_queue_wall_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -97,7 +51,7 @@ static int64_t tq_wall_ms(void)
 
 /* Run one statement with bound args: 'i' int64_t, 't' text, 'n' NULL (a pointer
  * argument that is ignored). */
-static int tq_exec(struct tq *q, const char *sql, const char *types, ...)
+int task_queue_exec(struct tq *q, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st = NULL;
 	va_list ap;
@@ -131,7 +85,7 @@ static int tq_exec(struct tq *q, const char *sql, const char *types, ...)
 
 /* --- in-memory queue ---------------------------------------------------------- */
 
-static struct tq_batch *tq_batch_find(struct tq *q, const char *id)
+struct tq_batch *task_queue_batch_find(struct tq *q, const char *id)
 {
 	for (struct tq_batch *b = q->batches; b; b = b->next)
 		if (!strcmp(b->id, id))
@@ -139,9 +93,9 @@ static struct tq_batch *tq_batch_find(struct tq *q, const char *id)
 	return NULL;
 }
 
-static struct tq_batch *tq_batch_get(struct tq *q, const char *id, int64_t uid, int parallel)
+struct tq_batch *task_queue_batch_get(struct tq *q, const char *id, int64_t uid, int parallel)
 {
-	struct tq_batch *b = tq_batch_find(q, id);
+	struct tq_batch *b = task_queue_batch_find(q, id);
 	if (b)
 		return b;
 	b = calloc(1, sizeof(*b));
@@ -155,7 +109,7 @@ static struct tq_batch *tq_batch_get(struct tq *q, const char *id, int64_t uid, 
 	return b;
 }
 
-static void tq_batch_maybe_free(struct tq *q, struct tq_batch *b)
+void task_queue_batch_maybe_free(struct tq *q, struct tq_batch *b)
 {
 	if (b->head || b->running)
 		return;
@@ -169,7 +123,7 @@ static void tq_batch_maybe_free(struct tq *q, struct tq_batch *b)
 	free(b);
 }
 
-static void tq_push(struct tq_batch *b, struct tq_item *it, bool front)
+void task_queue_push(struct tq_batch *b, struct tq_item *it, bool front)
 {
 	if (front) {
 		it->next = b->head;
@@ -236,13 +190,14 @@ static void tq_finish_locked(struct tq *q, int64_t id, const char *status,
 {
 	q->done_seq++;
 	json_object_object_add(result, "status", json_object_new_string(status));
-	tq_exec(q, "UPDATE tasks SET state=?, result=?, finished_ms=?, done_seq=? WHERE id=?",
+	task_queue_exec(
+		q, "UPDATE tasks SET state=?, result=?, finished_ms=?, done_seq=? WHERE id=?",
 		"ttiii", status, json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN),
-		tq_wall_ms(), q->done_seq, id);
+		task_queue_wall_ms(), q->done_seq, id);
 	json_object_put(result);
 }
 
-static void tq_cancel_queued_locked(struct tq *q, struct tq_batch *b, int64_t only_id)
+void task_queue_cancel_queued_locked(struct tq *q, struct tq_batch *b, int64_t only_id)
 {
 	struct tq_item **pp = &b->head;
 	b->tail = NULL;
@@ -280,7 +235,7 @@ static void tq_runner_set_sandbox(void *arg, const char *name)
 {
 	struct tq_runner *r = arg;
 	pthread_mutex_lock(&r->q->lock);
-	tq_exec(r->q, "UPDATE tasks SET sandbox=? WHERE id=?", "ti", name, r->task_id);
+	task_queue_exec(r->q, "UPDATE tasks SET sandbox=? WHERE id=?", "ti", name, r->task_id);
 	pthread_mutex_unlock(&r->q->lock);
 }
 
@@ -384,10 +339,11 @@ static void *tq_runner_main(void *arg)
 		r->ctx.task_id = it->id;
 		int retries = 0, max_retries = 0;
 		char *text = tq_load_spec_locked(q, it->id, &retries, &max_retries);
-		tq_exec(q,
+		task_queue_exec(
+			q,
 			"UPDATE tasks SET state='running', attempts=attempts+1, started_ms=? "
 			"WHERE id=?",
-			"ii", tq_wall_ms(), it->id);
+			"ii", task_queue_wall_ms(), it->id);
 		pthread_mutex_unlock(&q->lock);
 
 		struct json_object *spec = text ? json_tokener_parse(text) : NULL;
@@ -419,7 +375,8 @@ static void *tq_runner_main(void *arg)
 			free(it);
 		} else if (q->stopping && oc != TASK_DONE) {
 			/* A clean stop: back to the queue, not counted as a retry. */
-			tq_exec(q, "UPDATE tasks SET state='queued' WHERE id=?", "i", it->id);
+			task_queue_exec(q, "UPDATE tasks SET state='queued' WHERE id=?", "i",
+					it->id);
 			json_object_put(result);
 			free(it);
 		} else if (oc == TASK_INFRA && retries < max_retries) {
@@ -427,10 +384,11 @@ static void *tq_runner_main(void *arg)
 				json_object_get_string(json_object_object_get(result, "reason"));
 			log_info("task %lld: infrastructure failure (%s); retry %d of %d",
 				 (long long)it->id, why ? why : "?", retries + 1, max_retries);
-			tq_exec(q, "UPDATE tasks SET state='queued', retries=retries+1 WHERE id=?",
+			task_queue_exec(
+				q, "UPDATE tasks SET state='queued', retries=retries+1 WHERE id=?",
 				"i", it->id);
 			json_object_put(result);
-			tq_push(b, it, true);
+			task_queue_push(b, it, true);
 		} else {
 			const char *status = "error";
 			if (oc == TASK_DONE)
@@ -443,7 +401,7 @@ static void *tq_runner_main(void *arg)
 			tq_finish_locked(q, it->id, st, result);
 			free(it);
 		}
-		tq_batch_maybe_free(q, b);
+		task_queue_batch_maybe_free(q, b);
 		pthread_cond_broadcast(&q->cond);
 		/* The result is recorded: now put the sandbox back to its template's
 		 * fresh state for the next task. */
@@ -478,10 +436,10 @@ static int tq_env_int(const char *name, int def, int max)
  * infrastructure failure (a retry), or failed when no retry is left. */
 static void tq_recover_locked(struct tq *q)
 {
-	tq_exec(q,
-		"UPDATE tasks SET state='queued', retries=retries+1 "
-		"WHERE state='running' AND retries < max_retries",
-		"");
+	task_queue_exec(q,
+			"UPDATE tasks SET state='queued', retries=retries+1 "
+			"WHERE state='running' AND retries < max_retries",
+			"");
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(q->db, "SELECT id, retries FROM tasks WHERE state='running'", -1,
 			       &st, NULL) == SQLITE_OK) {
@@ -511,9 +469,9 @@ static void tq_recover_locked(struct tq *q)
 		return;
 	int n = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct tq_batch *b =
-			tq_batch_get(q, (const char *)sqlite3_column_text(st, 2),
-				     sqlite3_column_int64(st, 3), sqlite3_column_int(st, 4));
+		struct tq_batch *b = task_queue_batch_get(
+			q, (const char *)sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3),
+			sqlite3_column_int(st, 4));
 		struct tq_item *it = calloc(1, sizeof(*it));
 		if (!b || !it) {
 			free(it);
@@ -522,7 +480,7 @@ static void tq_recover_locked(struct tq *q)
 		it->id = sqlite3_column_int64(st, 0);
 		snprintf(it->template_name, sizeof(it->template_name), "%s",
 			 (const char *)sqlite3_column_text(st, 1));
-		tq_push(b, it, false);
+		task_queue_push(b, it, false);
 		n++;
 	}
 	sqlite3_finalize(st);
@@ -570,9 +528,9 @@ int task_queue_start(struct daemon *d)
 		free(q);
 		return -ENOMEM;
 	}
-	tq_global = q;
+	task_queue_global = q;
 	char run_id[48];
-	snprintf(run_id, sizeof(run_id), "%d-%lld", (int)getpid(), (long long)tq_wall_ms());
+	snprintf(run_id, sizeof(run_id), "%d-%lld", (int)getpid(), (long long)task_queue_wall_ms());
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, DAEMON_THREAD_STACK);
@@ -599,7 +557,7 @@ int task_queue_start(struct daemon *d)
 
 void task_queue_stop(struct daemon *d)
 {
-	struct tq *q = tq_global;
+	struct tq *q = task_queue_global;
 
 	if (!q || q->d != d)
 		return;
@@ -613,7 +571,7 @@ void task_queue_stop(struct daemon *d)
 	for (int i = 0; i < q->max_parallel; i++)
 		if (q->runners[i].started)
 			pthread_join(q->runners[i].th, NULL);
-	tq_global = NULL;
+	task_queue_global = NULL;
 	while (q->batches) {
 		struct tq_batch *b = q->batches;
 		q->batches = b->next;
@@ -636,410 +594,16 @@ void task_queue_stop(struct daemon *d)
 	free(q);
 }
 
-/* --- methods ---------------------------------------------------------------------- */
-
-static bool tq_may_see(struct op *op, int64_t uid)
-{
-	return (int64_t)op->c->uid == uid || daemon_caller_privileged(op->d, op->c->uid);
-}
-
-static struct json_object *tq_row_json(sqlite3_stmt *st, bool with_result)
-{
-	/* Columns: id, batch, name, state, retries, attempts, sandbox, created_ms,
-	 * started_ms, finished_ms, result, done_seq, uid */
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
-	json_object_object_add(o, "batch",
-			       json_object_new_string((const char *)sqlite3_column_text(st, 1)));
-	if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-		json_object_object_add(
-			o, "name",
-			json_object_new_string((const char *)sqlite3_column_text(st, 2)));
-	json_object_object_add(o, "state",
-			       json_object_new_string((const char *)sqlite3_column_text(st, 3)));
-	json_object_object_add(o, "retries", json_object_new_int(sqlite3_column_int(st, 4)));
-	json_object_object_add(o, "attempts", json_object_new_int(sqlite3_column_int(st, 5)));
-	if (sqlite3_column_type(st, 6) != SQLITE_NULL)
-		json_object_object_add(
-			o, "sandbox",
-			json_object_new_string((const char *)sqlite3_column_text(st, 6)));
-	json_object_object_add(o, "created_ms", json_object_new_int64(sqlite3_column_int64(st, 7)));
-	if (sqlite3_column_type(st, 8) != SQLITE_NULL)
-		json_object_object_add(o, "started_ms",
-				       json_object_new_int64(sqlite3_column_int64(st, 8)));
-	if (sqlite3_column_type(st, 9) != SQLITE_NULL)
-		json_object_object_add(o, "finished_ms",
-				       json_object_new_int64(sqlite3_column_int64(st, 9)));
-	if (with_result && sqlite3_column_type(st, 10) != SQLITE_NULL) {
-		struct json_object *res =
-			json_tokener_parse((const char *)sqlite3_column_text(st, 10));
-		if (res)
-			json_object_object_add(o, "result", res);
-	}
-	if (sqlite3_column_type(st, 11) != SQLITE_NULL)
-		json_object_object_add(o, "done_seq",
-				       json_object_new_int64(sqlite3_column_int64(st, 11)));
-	return o;
-}
-
-#define TQ_COLS                                                                        \
-	"id, batch, name, state, retries, attempts, sandbox, created_ms, started_ms, " \
-	"finished_ms, result, done_seq, uid"
-
-static void tq_method_submit(struct tq *q, struct op *op)
-{
-	struct json_object *tasks = api_get(op->params, "tasks");
-	const char *batch = api_get_str(op->params, "batch", NULL);
-	int parallel = (int)api_get_int(op->params, "parallel", q->max_parallel);
-	size_t n = json_object_array_length(tasks);
-	struct json_object **specs = calloc(n, sizeof(*specs));
-	char bid[64], err[512];
-
-	if (!specs) {
-		op_error(op, API_INTERNAL, NULL, "out of memory");
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *t = json_object_array_get_idx(tasks, i);
-		if (task_spec_parse(json_object_get_string(t),
-				    (size_t)json_object_get_string_len(t), &specs[i], err,
-				    sizeof(err)) < 0) {
-			op_error(op, API_INVALID_PARAMS, NULL, "tasks[%zu]: %s", i, err);
-			goto out;
-		}
-	}
-	if (batch) {
-		snprintf(bid, sizeof(bid), "%s", batch);
-	} else {
-		uint8_t rnd[6];
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-			memset(rnd, 0, sizeof(rnd));
-		snprintf(bid, sizeof(bid), "b-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-			 rnd[3], rnd[4], rnd[5]);
-	}
-	pthread_mutex_lock(&q->lock);
-	sqlite3_stmt *st = NULL;
-	int64_t owner = -1;
-	if (sqlite3_prepare_v2(q->db, "SELECT uid FROM batches WHERE id=?", -1, &st, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_bind_text(st, 1, bid, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			owner = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	if (owner >= 0 && owner != (int64_t)op->c->uid) {
-		pthread_mutex_unlock(&q->lock);
-		op_error(op, API_EXISTS, NULL, "batch '%s' belongs to another user", bid);
-		goto out;
-	}
-	struct tq_batch *b = tq_batch_get(q, bid, op->c->uid, parallel);
-	if (!b) {
-		pthread_mutex_unlock(&q->lock);
-		op_error(op, API_INTERNAL, NULL, "out of memory");
-		goto out;
-	}
-	b->parallel = parallel;
-	int64_t now = tq_wall_ms();
-	tq_exec(q, "BEGIN", "");
-	int rc = tq_exec(
-		q, "INSERT OR REPLACE INTO batches(id, uid, parallel, created_ms) VALUES(?,?,?,?)",
-		"tiii", bid, (int64_t)op->c->uid, (int64_t)parallel, now);
-	struct json_object *ids = json_object_new_array();
-	struct tq_item *first = NULL, **link = &first;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		struct json_object *name = json_object_object_get(specs[i], "name");
-		const char *tpl =
-			json_object_get_string(json_object_object_get(specs[i], "template"));
-		int64_t maxr = json_object_get_int64(json_object_object_get(
-			json_object_object_get(specs[i], "retry"), "max_retries"));
-		rc = tq_exec(
-			q,
-			"INSERT INTO tasks(batch, uid, name, template, spec, state, max_retries,"
-			" created_ms) VALUES(?,?,?,?,?,'queued',?,?)",
-			name ? "titttii" : "tinttii", bid, (int64_t)op->c->uid,
-			name ? json_object_get_string(name) : NULL, tpl,
-			json_object_to_json_string_ext(specs[i], JSON_C_TO_STRING_PLAIN), maxr,
-			now);
-		struct tq_item *it = calloc(1, sizeof(*it));
-		if (rc == 0 && !it)
-			rc = -ENOMEM;
-		if (rc < 0) {
-			free(it);
-			break;
-		}
-		it->id = sqlite3_last_insert_rowid(q->db);
-		snprintf(it->template_name, sizeof(it->template_name), "%s", tpl);
-		*link = it;
-		link = &it->next;
-		json_object_array_add(ids, json_object_new_int64(it->id));
-	}
-	if (rc < 0) {
-		tq_exec(q, "ROLLBACK", "");
-		while (first) {
-			struct tq_item *it = first;
-			first = it->next;
-			free(it);
-		}
-		tq_batch_maybe_free(q, b);
-		pthread_mutex_unlock(&q->lock);
-		json_object_put(ids);
-		op_error(op, API_INTERNAL, NULL, "the task store failed (see agentvmd's log)");
-		goto out;
-	}
-	tq_exec(q, "COMMIT", "");
-	while (first) {
-		struct tq_item *it = first;
-		first = it->next;
-		tq_push(b, it, false);
-	}
-	pthread_cond_broadcast(&q->cond);
-	pthread_mutex_unlock(&q->lock);
-	struct json_object *res = json_object_new_object();
-	json_object_object_add(res, "batch", json_object_new_string(bid));
-	json_object_object_add(res, "ids", ids);
-	json_object_object_add(res, "parallel", json_object_new_int(parallel));
-	op_reply(op, res);
-out:
-	for (size_t i = 0; i < n; i++)
-		json_object_put(specs[i]);
-	free(specs);
-}
-
-static void tq_method_get(struct tq *q, struct op *op)
-{
-	int64_t id = api_get_int(op->params, "id", 0);
-	sqlite3_stmt *st = NULL;
-	struct json_object *o = NULL;
-	int64_t uid = -1;
-
-	pthread_mutex_lock(&q->lock);
-	if (sqlite3_prepare_v2(q->db, "SELECT " TQ_COLS ", spec FROM tasks WHERE id=?", -1, &st,
-			       NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			uid = sqlite3_column_int64(st, 12);
-			o = tq_row_json(st, true);
-			struct json_object *spec =
-				json_tokener_parse((const char *)sqlite3_column_text(st, 13));
-			if (spec)
-				json_object_object_add(o, "spec", spec);
-		}
-		sqlite3_finalize(st);
-	}
-	pthread_mutex_unlock(&q->lock);
-	if (!o || !tq_may_see(op, uid)) {
-		json_object_put(o);
-		op_error(op, API_INVALID_PARAMS, NULL, "no task %lld", (long long)id);
-		return;
-	}
-	op_reply(op, o);
-}
-
-static void tq_method_list(struct tq *q, struct op *op)
-{
-	const char *batch = api_get_str(op->params, "batch", NULL);
-	int64_t after = api_get_int(op->params, "after", 0);
-	int64_t limit = api_get_int(op->params, "limit", 1000);
-	bool all = api_get_bool(op->params, "all", false);
-	sqlite3_stmt *st = NULL;
-	struct json_object *res = json_object_new_object();
-
-	pthread_mutex_lock(&q->lock);
-	if (!batch) {
-		struct json_object *list = json_object_new_array();
-		if (sqlite3_prepare_v2(
-			    q->db,
-			    "SELECT b.id, b.uid, b.parallel, b.created_ms, t.state, "
-			    "COUNT(t.id) FROM batches b LEFT JOIN tasks t ON t.batch=b.id "
-			    "GROUP BY b.id, t.state ORDER BY b.created_ms, b.id",
-			    -1, &st, NULL) == SQLITE_OK) {
-			struct json_object *cur = NULL;
-			const char *cur_id = "";
-			while (sqlite3_step(st) == SQLITE_ROW) {
-				const char *id = (const char *)sqlite3_column_text(st, 0);
-				if (!tq_may_see(op, sqlite3_column_int64(st, 1)))
-					continue;
-				if (!cur || strcmp(cur_id, id)) {
-					cur = json_object_new_object();
-					json_object_object_add(cur, "batch",
-							       json_object_new_string(id));
-					json_object_object_add(
-						cur, "parallel",
-						json_object_new_int(sqlite3_column_int(st, 2)));
-					json_object_object_add(
-						cur, "created_ms",
-						json_object_new_int64(sqlite3_column_int64(st, 3)));
-					json_object_object_add(cur, "counts",
-							       json_object_new_object());
-					json_object_array_add(list, cur);
-					cur_id = json_object_get_string(
-						json_object_object_get(cur, "batch"));
-				}
-				if (sqlite3_column_type(st, 4) != SQLITE_NULL)
-					json_object_object_add(
-						json_object_object_get(cur, "counts"),
-						(const char *)sqlite3_column_text(st, 4),
-						json_object_new_int64(sqlite3_column_int64(st, 5)));
-			}
-			sqlite3_finalize(st);
-		}
-		json_object_object_add(res, "batches", list);
-		pthread_mutex_unlock(&q->lock);
-		op_reply(op, res);
-		return;
-	}
-	int64_t owner = -1;
-	if (sqlite3_prepare_v2(q->db, "SELECT uid FROM batches WHERE id=?", -1, &st, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_bind_text(st, 1, batch, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			owner = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	if (owner < 0 || !tq_may_see(op, owner)) {
-		pthread_mutex_unlock(&q->lock);
-		json_object_put(res);
-		op_error(op, API_INVALID_PARAMS, NULL, "no batch '%s'", batch);
-		return;
-	}
-	struct json_object *counts = json_object_new_object();
-	static const char *states[] = { "queued", "running", "passed",
-					"failed", "error",   "cancelled" };
-	for (size_t i = 0; i < 6; i++)
-		json_object_object_add(counts, states[i], json_object_new_int64(0));
-	int64_t total = 0;
-	if (sqlite3_prepare_v2(q->db,
-			       "SELECT state, COUNT(*) FROM tasks WHERE batch=? GROUP BY state", -1,
-			       &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, batch, -1, SQLITE_TRANSIENT);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			json_object_object_add(counts, (const char *)sqlite3_column_text(st, 0),
-					       json_object_new_int64(sqlite3_column_int64(st, 1)));
-			total += sqlite3_column_int64(st, 1);
-		}
-		sqlite3_finalize(st);
-	}
-	json_object_object_add(counts, "total", json_object_new_int64(total));
-	struct json_object *list = json_object_new_array();
-	int64_t cursor = after;
-	const char *sql = all ? "SELECT " TQ_COLS
-				" FROM tasks WHERE batch=? AND id>? ORDER BY id LIMIT ?"
-			      : "SELECT " TQ_COLS " FROM tasks WHERE batch=? AND done_seq>? "
-				"ORDER BY done_seq LIMIT ?";
-	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, batch, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 2, after);
-		sqlite3_bind_int64(st, 3, limit);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			json_object_array_add(list, tq_row_json(st, !all));
-			cursor = sqlite3_column_int64(st, all ? 0 : 11);
-		}
-		sqlite3_finalize(st);
-	}
-	pthread_mutex_unlock(&q->lock);
-	json_object_object_add(res, "batch", json_object_new_string(batch));
-	json_object_object_add(res, "counts", counts);
-	json_object_object_add(res, "tasks", list);
-	json_object_object_add(res, "cursor", json_object_new_int64(cursor));
-	op_reply(op, res);
-}
-
-/* Cancel task id (0: every task of batch). */
-static void tq_method_cancel(struct tq *q, struct op *op, int64_t id, const char *batch)
-{
-	sqlite3_stmt *st = NULL;
-	int64_t owner = -1;
-	char bid[64] = "";
-
-	pthread_mutex_lock(&q->lock);
-	if (id) {
-		if (sqlite3_prepare_v2(q->db, "SELECT uid, batch FROM tasks WHERE id=?", -1, &st,
-				       NULL) == SQLITE_OK) {
-			sqlite3_bind_int64(st, 1, id);
-			if (sqlite3_step(st) == SQLITE_ROW) {
-				owner = sqlite3_column_int64(st, 0);
-				snprintf(bid, sizeof(bid), "%s",
-					 (const char *)sqlite3_column_text(st, 1));
-			}
-			sqlite3_finalize(st);
-		}
-	} else {
-		snprintf(bid, sizeof(bid), "%s", batch);
-		if (sqlite3_prepare_v2(q->db, "SELECT uid FROM batches WHERE id=?", -1, &st,
-				       NULL) == SQLITE_OK) {
-			sqlite3_bind_text(st, 1, bid, -1, SQLITE_TRANSIENT);
-			if (sqlite3_step(st) == SQLITE_ROW)
-				owner = sqlite3_column_int64(st, 0);
-			sqlite3_finalize(st);
-		}
-	}
-	if (owner < 0 || !tq_may_see(op, owner)) {
-		pthread_mutex_unlock(&q->lock);
-		if (id)
-			op_error(op, API_INVALID_PARAMS, NULL, "no task %lld", (long long)id);
-		else
-			op_error(op, API_INVALID_PARAMS, NULL, "no batch '%s'", bid);
-		return;
-	}
-	int running = 0;
-	struct tq_batch *b = tq_batch_find(q, bid);
-	if (b) {
-		tq_exec(q, "BEGIN", "");
-		tq_cancel_queued_locked(q, b, id);
-		tq_exec(q, "COMMIT", "");
-	}
-	for (int i = 0; i < q->max_parallel; i++) {
-		struct tq_runner *r = &q->runners[i];
-		if (!r->task_id)
-			continue;
-		bool hit = id ? r->task_id == id : false;
-		if (!id) {
-			if (sqlite3_prepare_v2(q->db, "SELECT batch FROM tasks WHERE id=?", -1, &st,
-					       NULL) == SQLITE_OK) {
-				sqlite3_bind_int64(st, 1, r->task_id);
-				hit = sqlite3_step(st) == SQLITE_ROW &&
-				      !strcmp((const char *)sqlite3_column_text(st, 0), bid);
-				sqlite3_finalize(st);
-			}
-		}
-		if (hit) {
-			r->cancel = true;
-			running++;
-			if (r->fd >= 0)
-				shutdown(r->fd, SHUT_RDWR);
-		}
-	}
-	if (b)
-		tq_batch_maybe_free(q, b);
-	pthread_cond_broadcast(&q->cond);
-	pthread_mutex_unlock(&q->lock);
-	struct json_object *res = json_object_new_object();
-	json_object_object_add(res, "batch", json_object_new_string(bid));
-	json_object_object_add(res, "cancelling_running", json_object_new_int(running));
-	op_reply(op, res);
-}
-
 bool task_queue_method(struct op *op)
 {
 	const char *name = op->m->name;
-	struct tq *q = tq_global;
 
 	if (strncmp(name, "task.", 5) != 0 && strcmp(name, "batch.cancel") != 0)
 		return false;
-	if (!q)
+	if (!task_queue_global)
 		op_error(op, API_NOT_SUPPORTED, NULL, "the task queue is not running");
-	else if (!strcmp(name, "task.submit"))
-		tq_method_submit(q, op);
-	else if (!strcmp(name, "task.get"))
-		tq_method_get(q, op);
-	else if (!strcmp(name, "task.list"))
-		tq_method_list(q, op);
-	else if (!strcmp(name, "task.cancel"))
-		tq_method_cancel(q, op, api_get_int(op->params, "id", 0), NULL);
-	else if (!strcmp(name, "batch.cancel"))
-		tq_method_cancel(q, op, 0, api_get_str(op->params, "batch", ""));
 	else
-		op_error(op, API_METHOD_NOT_FOUND, NULL, "no method '%s'", name);
+		task_methods_dispatch(task_queue_global, op);
 	op_finish(op);
 	return true;
 }
