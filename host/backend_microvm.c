@@ -21,6 +21,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "host/egress/egress.h"
 #include "host/hostprobe.h"
 #include "host/jail.h"
 #include "host/libexec.h"
@@ -44,9 +45,9 @@
 #define MICROVM_GUEST_CID      3
 #define MICROVM_CONNECT_MS     30000
 #define MICROVM_CMDLINE	       "console=ttyS0 reboot=k panic=1 quiet"
-#define MICROVM_OVERHEAD_BYTES (64ull << 20) /* the VMM's own memory, beyond the guest's */
-#define MICROVM_EXTRA_TASKS    8	     /* main thread, teardown child, kernel workers */
-#define MICROVM_EGRESS_PORT    3128	     /* the guest's vsock port to the egress proxy */
+#define MICROVM_OVERHEAD_BYTES (64ull << 20)	 /* the VMM's own memory, beyond the guest's */
+#define MICROVM_EXTRA_TASKS    8		 /* main thread, teardown child, kernel workers */
+#define MICROVM_EGRESS_PORT    EGRESS_VSOCK_PORT /* the guest's vsock port to the egress proxy */
 
 extern char **environ;
 
