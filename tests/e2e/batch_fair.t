@@ -2,7 +2,7 @@
 # The task queue's bounds and fairness: with one runner, a small batch
 # submitted after a big one is served round-robin beside it (not after it); a
 # batch never runs more than its `parallel` at once; cancelling a queued task
-# ends it at once.
+# ends it at once; a live progress bar on a terminal; agentvm batch cancel.
 E2E_DIR=$(cd "$(dirname "$0")" && pwd) exec python3 - "$@" <<'EOF_PY'
 import json, os, sys, time
 sys.path.insert(0, os.environ["E2E_DIR"])
@@ -50,6 +50,36 @@ try:
     is_(t.get("attempts"), 0, "and never ran")
     l = wait_batch(d, "cancel")
     is_(l["counts"]["passed"], 1, "the running one is not touched by cancelling another")
+
+    # On a terminal, agentvm batch draws a live bar; `agentvm batch cancel ID`.
+    import pty, subprocess
+    tf = os.path.join(d.tmp, "t.jsonl")
+    with open(tf, "w") as f:
+        for i in range(3):
+            f.write(task("p%d" % i) + "\n")
+    master, slave = pty.openpty()
+    env = dict(os.environ, AGENTVMD_SOCKET=d.sock)
+    p = subprocess.Popen([AGENTVM, "batch", tf, "--out", os.path.join(d.tmp, "r.jsonl")],
+                         stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    p.wait(60)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    is_(p.returncode, 0, "the batch passes")
+    ok(b"\r[" in out and b"ETA" in out and b"3/3 done" in out, "a live progress bar on a terminal")
+    c = d.result("task.submit", {"tasks": [task("w%d" % i) for i in range(4)], "batch": "tocancel"})
+    p = d.cli("batch", "cancel", "tocancel")
+    is_(p.returncode, 0, "agentvm batch cancel ID")
+    l = wait_batch(d, "tocancel")
+    ok(l["counts"]["cancelled"] >= 3, "cancels the batch (%r)" % l["counts"])
 finally:
     is_(d.stop(), 0, "agentvmd stops cleanly")
     ok(not d.sanitizer_report(), "no sanitizer report in agentvmd's log")
