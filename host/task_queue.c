@@ -441,10 +441,15 @@ static void tq_recover_locked(struct tq *q)
 			"WHERE state='running' AND retries < max_retries",
 			"");
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(q->db, "SELECT id, retries FROM tasks WHERE state='running'", -1,
-			       &st, NULL) == SQLITE_OK) {
+	/* Those with no retry left end now, 256 at a time. */
+	for (int n = 256; n == 256;) {
+		n = 0;
+		if (sqlite3_prepare_v2(
+			    q->db, "SELECT id, retries FROM tasks WHERE state='running' LIMIT 256",
+			    -1, &st, NULL) != SQLITE_OK)
+			break;
 		int64_t ids[256];
-		int rs[256], n = 0;
+		int rs[256];
 		while (n < 256 && sqlite3_step(st) == SQLITE_ROW) {
 			ids[n] = sqlite3_column_int64(st, 0);
 			rs[n++] = sqlite3_column_int(st, 1);

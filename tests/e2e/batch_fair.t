@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The task queue's bounds and fairness: with one runner, a small batch
 # submitted after a big one is served round-robin beside it (not after it); a
-# batch never runs more than its `parallel` at once; cancelling a queued task
-# ends it at once; a live progress bar on a terminal; agentvm batch cancel.
+# queued task cancelled ends at once, the running one is left alone; a live
+# progress bar on a terminal; agentvm batch cancel; a task running when
+# agentvmd is killed, with no retry left, ends as an error after the restart.
 E2E_DIR=$(cd "$(dirname "$0")" && pwd) exec python3 - "$@" <<'EOF_PY'
 import json, os, sys, time
 sys.path.insert(0, os.environ["E2E_DIR"])
@@ -22,7 +23,7 @@ def wait_batch(d, b, timeout=120):
 task = lambda n: json.dumps({"name": n, "commands": ["sleep 0.1"]})
 
 os.environ["AGENTVMD_TASK_PARALLEL"] = "1"
-d = Daemon("--cleanup-on-exit", pool=2)
+d = Daemon("--cleanup-on-exit", pool=0)
 try:
     a = d.result("task.submit", {"tasks": [task("a%d" % i) for i in range(12)], "batch": "big"})
     time.sleep(0.3)
@@ -80,6 +81,24 @@ try:
     is_(p.returncode, 0, "agentvm batch cancel ID")
     l = wait_batch(d, "tocancel")
     ok(l["counts"]["cancelled"] >= 3, "cancels the batch (%r)" % l["counts"])
+
+    # A task running when agentvmd dies, with no retry left, ends as an error
+    # at the next start (it is never run twice).
+    c = d.result("task.submit", {"tasks": [json.dumps({"name": "once", "commands": ["sleep 30"],
+                                                       "retry": {"max_retries": 0}})], "batch": "noretry"})
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        t = d.result("task.get", {"id": c["ids"][0]})
+        if t["state"] == "running" and t.get("sandbox"):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    d.kill9()
+    d.start()
+    t = d.result("task.get", {"id": c["ids"][0]})
+    is_(t["state"], "error", "a task running at a crash with no retry left ends as an error")
+    ok("agentvmd stopped while it ran" in t["result"]["reason"], "saying why")
+    is_(t["attempts"], 1, "it ran once")
 finally:
     is_(d.stop(), 0, "agentvmd stops cleanly")
     ok(not d.sanitizer_report(), "no sanitizer report in agentvmd's log")
