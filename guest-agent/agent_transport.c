@@ -6,6 +6,7 @@
 #include "common/frame.h"
 #include "common/log.h"
 #include "guest-agent/agent_conn.h"
+#include "guest-agent/agent_serial.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -274,8 +275,17 @@ int agent_transport_init(struct agent *a)
 		n = 1;
 	}
 	for (i = 0; i < n; i++) {
-		struct agent_listener *l = calloc(1, sizeof(*l));
+		struct agent_listener *l;
 
+		if (strncmp(specs[i], AGENT_SERIAL_PREFIX, strlen(AGENT_SERIAL_PREFIX)) == 0) {
+			r = agent_serial_add(a, specs[i] + strlen(AGENT_SERIAL_PREFIX));
+			if (r < 0) {
+				log_err("bad serial port \"%s\": %s", specs[i], strerror(-r));
+				return r;
+			}
+			continue;
+		}
+		l = calloc(1, sizeof(*l));
 		if (!l)
 			return -ENOMEM;
 		l->w.fd = -1;
@@ -284,7 +294,8 @@ int agent_transport_init(struct agent *a)
 		agent_list_add_tail(&a->listeners, &l->link);
 		r = transport_parse(l, specs[i]);
 		if (r < 0) {
-			log_err("bad listen address \"%s\" (want unix:PATH, vsock:PORT or fd:N)",
+			log_err("bad listen address \"%s\" (want unix:PATH, vsock:PORT, fd:N or "
+				"serial:PATH)",
 				specs[i]);
 			l->w.fd = -1;
 			return r;
@@ -314,6 +325,7 @@ void agent_transport_close(struct agent *a)
 {
 	struct agent_list *it;
 
+	agent_serial_close(a);
 	for (it = a->listeners.next; it != &a->listeners; it = it->next) {
 		struct agent_listener *l = agent_list_entry(it, struct agent_listener, link);
 
@@ -330,6 +342,7 @@ void agent_transport_close(struct agent *a)
 void agent_transport_free(struct agent *a)
 {
 	agent_transport_close(a);
+	agent_serial_free(a);
 	while (!agent_list_empty(&a->listeners)) {
 		struct agent_listener *l =
 			agent_list_entry(a->listeners.next, struct agent_listener, link);

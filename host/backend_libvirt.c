@@ -247,6 +247,8 @@ static virConnectPtr domain_conn(struct libvirt_domain *d)
 	return d->f->hosts[d->host].conn;
 }
 
+static int domain_limit_and_run(struct libvirt_domain *d);
+
 /* Find the channel socket or vsock CID in the live XML. */
 static void domain_read_channel(struct libvirt_domain *d)
 {
@@ -284,30 +286,19 @@ static void domain_read_channel(struct libvirt_domain *d)
  * libvirt_xml_config.memtune_live), then run. */
 static int domain_create(struct libvirt_domain *d, virConnectPtr conn, const char *xml)
 {
-	virTypedParameter p = { .field = VIR_DOMAIN_MEMORY_HARD_LIMIT,
-				.type = VIR_TYPED_PARAM_ULLONG };
-
 	d->dom = virDomainCreateXML(conn, xml, VIR_DOMAIN_START_PAUSED);
 	if (!d->dom) {
 		log_err("domain %s: libvirt refused to start it: %s", d->name, fleet_err());
 		return -EIO;
 	}
-	p.value.ul = libvirt_xml_hard_limit_kib(d->mem);
-	if (virDomainSetMemoryParameters(d->dom, &p, 1, VIR_DOMAIN_AFFECT_LIVE) < 0) {
-		log_err("domain %s: cannot set its memory hard limit: %s", d->name, fleet_err());
-		goto fail;
-	}
-	if (virDomainResume(d->dom) < 0) {
-		log_err("domain %s: cannot run it: %s", d->name, fleet_err());
-		goto fail;
+	if (domain_limit_and_run(d) < 0) {
+		virDomainDestroy(d->dom);
+		virDomainFree(d->dom);
+		d->dom = NULL;
+		return -EIO;
 	}
 	domain_read_channel(d);
 	return 0;
-fail:
-	virDomainDestroy(d->dom);
-	virDomainFree(d->dom);
-	d->dom = NULL;
-	return -EIO;
 }
 
 int libvirt_domain_start(struct libvirt_fleet *f, const struct libvirt_domain_config *cfg,
@@ -475,16 +466,59 @@ int libvirt_domain_save(struct libvirt_domain *d, const char *path)
 	return 0;
 }
 
+/* Set the memory hard limit of the paused domain, then run it. */
+static int domain_limit_and_run(struct libvirt_domain *d)
+{
+	virTypedParameter p = { .field = VIR_DOMAIN_MEMORY_HARD_LIMIT,
+				.type = VIR_TYPED_PARAM_ULLONG };
+
+	p.value.ul = libvirt_xml_hard_limit_kib(d->mem);
+	if (virDomainSetMemoryParameters(d->dom, &p, 1, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+		log_err("domain %s: cannot set its memory hard limit: %s", d->name, fleet_err());
+		return -EIO;
+	}
+	if (virDomainResume(d->dom) < 0) {
+		log_err("domain %s: cannot run it: %s", d->name, fleet_err());
+		return -EIO;
+	}
+	return 0;
+}
+
+/* The save file's XML without <memtune> (restored paused, the limit is set
+ * live as at creation). NULL if the file has none: restore it as it is. */
+static char *domain_restore_xml(virConnectPtr conn, const char *path)
+{
+	char *xml = virDomainSaveImageGetXMLDesc(conn, path, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+	char *a, *b;
+
+	if (!xml)
+		return NULL;
+	a = strstr(xml, "<memtune>");
+	b = a ? strstr(a, "</memtune>") : NULL;
+	if (!b) {
+		free(xml);
+		return NULL;
+	}
+	b += strlen("</memtune>");
+	memmove(a, b, strlen(b) + 1);
+	return xml;
+}
+
 int libvirt_domain_restore(struct libvirt_domain *d, const char *path)
 {
 	virConnectPtr conn = domain_conn(d);
 	uint64_t junk;
+	char *xml;
+	int r;
 
 	if (!conn)
 		return -EHOSTDOWN;
 	if (libvirt_domain_stop(d) < 0)
 		return -EIO;
-	if (virDomainRestoreFlags(conn, path, NULL, VIR_DOMAIN_SAVE_RUNNING) < 0) {
+	xml = domain_restore_xml(conn, path);
+	r = virDomainRestoreFlags(conn, path, xml, VIR_DOMAIN_SAVE_PAUSED);
+	free(xml);
+	if (r < 0) {
 		log_err("domain %s: restore from %s failed: %s", d->name, path, fleet_err());
 		return -EIO;
 	}
@@ -492,6 +526,11 @@ int libvirt_domain_restore(struct libvirt_domain *d, const char *path)
 	if (!d->dom) {
 		log_err("domain %s: gone right after its restore: %s", d->name, fleet_err());
 		return -ESRCH;
+	}
+	r = domain_limit_and_run(d);
+	if (r < 0) {
+		libvirt_domain_stop(d);
+		return r;
 	}
 	/* The stop above fired the exit fd: this is a new run. */
 	pthread_mutex_lock(&d->f->lock);

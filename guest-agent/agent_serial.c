@@ -1,0 +1,179 @@
+#include "guest-agent/agent_serial.h"
+
+#include "common/log.h"
+#include "guest-agent/agent_conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+struct agent_serial {
+	struct agent_watch timer;
+	struct agent *a;
+	struct agent_serial *next;
+	int fd;	     /* the port, kept open (a virtio port has one opener) */
+	int conn_fd; /* the dup a connection owns, or -1 */
+	dev_t rdev;
+	int warned;
+	char path[PATH_MAX];
+};
+
+/* Every agent's ports (an agent has no slot of its own for them). */
+static struct agent_serial *serial_ports;
+
+/* Is the connection made on s->conn_fd still open? */
+static int serial_conn_alive(struct agent_serial *s)
+{
+	struct stat st;
+
+	if (s->conn_fd < 0)
+		return 0;
+	for (struct agent_list *l = s->a->conns.next; l != &s->a->conns; l = l->next) {
+		struct agent_conn *c = agent_list_entry(l, struct agent_conn, link);
+
+		if (c->w.fd == s->conn_fd && !c->closed)
+			return fstat(s->conn_fd, &st) == 0 && st.st_rdev == s->rdev;
+	}
+	return 0;
+}
+
+static int serial_open(struct agent_serial *s)
+{
+	struct termios t;
+	struct stat st;
+	int fd = open(s->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode)) {
+		close(fd);
+		return -ENODEV;
+	}
+	/* A tty (hvc console, a pty in tests) must pass bytes through untouched. */
+	if (tcgetattr(fd, &t) == 0) {
+		cfmakeraw(&t);
+		tcsetattr(fd, TCSANOW, &t);
+	}
+	s->rdev = st.st_rdev;
+	s->fd = fd;
+	return 0;
+}
+
+static void serial_on_tick(struct agent *a, struct agent_watch *w, uint32_t events)
+{
+	struct agent_serial *s = agent_list_entry(w, struct agent_serial, timer);
+	struct pollfd p;
+	uint64_t ticks;
+	int r, cfd;
+
+	(void)events;
+	if (read(w->fd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN)
+		return;
+	if (serial_conn_alive(s))
+		return;
+	if (s->conn_fd >= 0) {
+		log_info("serial %s: connection ended; waiting for the host", s->path);
+		s->conn_fd = -1;
+	}
+	if (s->fd < 0) {
+		r = serial_open(s);
+		if (r < 0) {
+			if (!s->warned++)
+				log_warn("serial %s: %s; will retry", s->path, strerror(-r));
+			return;
+		}
+		s->warned = 0;
+	}
+	/* A port whose host side is closed reports hang-up: nobody to serve. */
+	p = (struct pollfd){ .fd = s->fd, .events = POLLIN | POLLOUT };
+	if (poll(&p, 1, 0) < 0 || (p.revents & (POLLHUP | POLLNVAL)))
+		return;
+	cfd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
+	if (cfd < 0) {
+		log_warn("serial %s: dup: %s", s->path, strerror(errno));
+		return;
+	}
+	if (agent_conn_new(a, cfd) < 0) {
+		log_warn("serial %s: cannot set up a connection", s->path);
+		return;
+	}
+	s->conn_fd = cfd;
+	log_info("serial %s: host connected", s->path);
+}
+
+int agent_serial_add(struct agent *a, const char *path)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, AGENT_SERIAL_POLL_MS * 1000000L },
+		.it_value = { 0, 1000000L },
+	};
+	struct agent_serial *s;
+	int r;
+
+	if (!path || path[0] != '/' || strlen(path) >= PATH_MAX)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->a = a;
+	s->fd = -1;
+	s->conn_fd = -1;
+	strcpy(s->path, path);
+	s->timer.fn = serial_on_tick;
+	s->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->timer.fd < 0 || timerfd_settime(s->timer.fd, 0, &its, NULL) < 0) {
+		r = -errno;
+		if (s->timer.fd >= 0)
+			close(s->timer.fd);
+		free(s);
+		return r;
+	}
+	r = agent_watch_set(a, &s->timer, EPOLLIN);
+	if (r < 0) {
+		close(s->timer.fd);
+		free(s);
+		return r;
+	}
+	s->next = serial_ports;
+	serial_ports = s;
+	log_info("serving serial port %s", path);
+	return 0;
+}
+
+void agent_serial_close(struct agent *a)
+{
+	for (struct agent_serial *s = serial_ports; s; s = s->next) {
+		if (s->a != a)
+			continue;
+		agent_watch_close(a, &s->timer);
+		/* An open connection holds its own dup; the port closes with it. */
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = -1;
+	}
+}
+
+void agent_serial_free(struct agent *a)
+{
+	struct agent_serial **pp = &serial_ports;
+
+	agent_serial_close(a);
+	while (*pp) {
+		struct agent_serial *s = *pp;
+
+		if (s->a == a) {
+			*pp = s->next;
+			free(s);
+		} else {
+			pp = &s->next;
+		}
+	}
+}

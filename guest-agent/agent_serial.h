@@ -1,0 +1,23 @@
+/* The serial transport: `--listen serial:PATH`, a virtio-serial port
+ * (/dev/virtio-ports/org.agentvm.0 in a libvirt guest without vsock) or any
+ * character device. The port is one connection carrying the same frames as a
+ * socket. It is opened once and kept open; each time the host side connects
+ * (the port stops reporting hang-up) a connection is served on it, and when
+ * that connection ends the port waits for the host again. */
+#ifndef AGENTVM_GUEST_AGENT_SERIAL_H
+#define AGENTVM_GUEST_AGENT_SERIAL_H
+
+#include "guest-agent/agent.h"
+
+#define AGENT_SERIAL_PREFIX  "serial:"
+#define AGENT_SERIAL_POLL_MS 100
+
+/* Serve the port at path (the spec without its "serial:" prefix). A port that
+ * does not exist yet is retried. Returns 0 or -errno (bad path, no memory). */
+int agent_serial_add(struct agent *a, const char *path);
+/* Stop serving a's ports (connections already open stay with the agent). */
+void agent_serial_close(struct agent *a);
+/* Release a's ports. */
+void agent_serial_free(struct agent *a);
+
+#endif
