@@ -87,9 +87,9 @@ static void test_domain(void)
 	c.memtune_live = 1;
 	is(libvirt_xml_domain(&c, &xml), 0, "built with the hard limit left for later");
 	ok(!has(xml, "<memtune>"), "no memtune");
+	ok(!has(xml, "<seclabel"), "libvirt's own QEMU user by default");
 	free(xml);
 	c.memtune_live = 0;
-	ok(!has(xml, "<seclabel"), "libvirt's own QEMU user by default");
 	c.run_as = "+0:+0<";
 	is(libvirt_xml_domain(&c, &xml), 0, "built with a QEMU user");
 	ok(has(xml, "<label>+0:+0&lt;</label>"), "DAC label escaped");
