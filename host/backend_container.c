@@ -64,8 +64,11 @@ struct container_child {
 	const struct backend_config *cfg;
 	const struct sock_fprog *prog;
 	const char *dir;
-	int sync_fd; /* read end: one byte once the child is in its cgroups */
-	int err_fd;  /* write end, close-on-exec: a struct container_err on failure */
+	int sync_fd;	  /* read end: one byte once the child is in its cgroups */
+	int sync_peer_fd; /* the parent's end: closed at once, so the read above sees
+			   * end of file if the parent dies before sending */
+	int err_fd;	  /* write end, close-on-exec: a struct container_err on failure */
+	int err_peer_fd;  /* the parent's read end: closed at once */
 	int listen_fd;
 	int agent_fd;
 	int log_fd;
@@ -288,6 +291,12 @@ static int container_child_main(void *arg)
 	 * outlives it); if it is gone already, the read below sees end of file. */
 	if (!cfg->detached && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		_exit(125);
+	/* The parent's ends of both channels came along in this copy of its fd
+	 * table: without closing them, a parent killed now would leave this child
+	 * blocked below forever, holding every fd the parent had (its listening
+	 * socket among them). */
+	close(a->sync_peer_fd);
+	close(a->err_peer_fd);
 	if (read(a->sync_fd, &b, 1) != 1)
 		_exit(125);
 	close(a->sync_fd);
@@ -676,7 +685,9 @@ static int container_create(const struct backend_config *cfg, void **priv)
 	a.prog = &prog;
 	a.dir = c->dir;
 	a.sync_fd = sync[0];
+	a.sync_peer_fd = sync[1];
 	a.err_fd = err[1];
+	a.err_peer_fd = err[0];
 	a.listen_fd = listen_fd;
 	a.agent_fd = agent_fd;
 	a.log_fd = log_fd;
