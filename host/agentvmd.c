@@ -40,6 +40,10 @@ static const char agentvmd_usage[] =
 	"                             agentvmd loses nothing) or after every line\n"
 	"  --cleanup-on-exit          destroy every sandbox when stopped (default: keep them\n"
 	"                             running for the next start to adopt)\n"
+	"  --task-parallel N          tasks running at once (default 64, or\n"
+	"                             $AGENTVMD_TASK_PARALLEL)\n"
+	"  --task-per-template N      of those, on one template (default: all of them, or\n"
+	"                             $AGENTVMD_TASK_PER_TEMPLATE)\n"
 	"  -h, --help                 show this help\n"
 	"\n"
 	"SIGTERM or SIGINT stop it. AGENTVM_DEBUG=1 logs more.\n";
@@ -63,6 +67,8 @@ enum {
 	OPT_POOL,
 	OPT_AUDIT_SYNC,
 	OPT_CLEANUP,
+	OPT_TASK_PARALLEL,
+	OPT_TASK_PER_TEMPLATE,
 };
 
 static const struct option agentvmd_opts[] = {
@@ -84,6 +90,8 @@ static const struct option agentvmd_opts[] = {
 	{ "pool", required_argument, NULL, OPT_POOL },
 	{ "audit-sync", required_argument, NULL, OPT_AUDIT_SYNC },
 	{ "cleanup-on-exit", no_argument, NULL, OPT_CLEANUP },
+	{ "task-parallel", required_argument, NULL, OPT_TASK_PARALLEL },
+	{ "task-per-template", required_argument, NULL, OPT_TASK_PER_TEMPLATE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -180,6 +188,14 @@ int main(int argc, char **argv)
 		case OPT_POOL:
 			if (agentvmd_int(optarg, 0, 256, &cfg.default_pool) < 0)
 				return agentvmd_bad("--pool", optarg, "0 to 256");
+			break;
+		case OPT_TASK_PARALLEL:
+			if (agentvmd_int(optarg, 1, 4096, &cfg.task_parallel) < 0)
+				return agentvmd_bad("--task-parallel", optarg, "1 to 4096");
+			break;
+		case OPT_TASK_PER_TEMPLATE:
+			if (agentvmd_int(optarg, 1, 4096, &cfg.task_per_template) < 0)
+				return agentvmd_bad("--task-per-template", optarg, "1 to 4096");
 			break;
 		case OPT_AUDIT_SYNC:
 			if (strcmp(optarg, "every") && strcmp(optarg, "batch"))

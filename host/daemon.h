@@ -30,6 +30,9 @@ struct daemon_config {
 	int default_pool;     /* its warm pool size */
 	bool audit_batch;     /* fdatasync the audit log every 50 ms, not per line */
 	bool cleanup_on_exit; /* destroy every sandbox on a clean stop */
+	/* The task queue (docs/TASKS.md): runners in all, and on one template. */
+	int task_parallel;     /* 0: $AGENTVMD_TASK_PARALLEL, else 64 */
+	int task_per_template; /* 0: $AGENTVMD_TASK_PER_TEMPLATE, else task_parallel */
 };
 
 /* Fill c with the defaults (documented in agentvmd --help). */

@@ -504,8 +504,11 @@ int task_queue_start(struct daemon *d)
 	q->d = d;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
-	q->max_parallel = tq_env_int("AGENTVMD_TASK_PARALLEL", 64, 4096);
-	q->per_template = tq_env_int("AGENTVMD_TASK_PER_TEMPLATE", q->max_parallel, 4096);
+	q->max_parallel = d->cfg.task_parallel ? d->cfg.task_parallel
+					       : tq_env_int("AGENTVMD_TASK_PARALLEL", 64, 4096);
+	q->per_template = d->cfg.task_per_template
+				  ? d->cfg.task_per_template
+				  : tq_env_int("AGENTVMD_TASK_PER_TEMPLATE", q->max_parallel, 4096);
 	snprintf(path, sizeof(path), "%s/tasks.db", d->state_dir);
 	if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 		    SQLITE_OK ||

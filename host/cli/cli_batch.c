@@ -18,8 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int cli_batch_main(int argc, char **argv);
-
 static const char cli_batch_usage[] =
 	"Usage: agentvm batch [--parallel N] [--out FILE] [--batch ID] TASKS.jsonl|-\n"
 	"       agentvm batch cancel ID\n"

@@ -20,8 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int cli_test_main(int argc, char **argv);
-
 static const char cli_test_usage[] =
 	"Usage: agentvm test [--template T] --suite DIR [--junit FILE] [--timeout S]\n"
 	"Run each test case of DIR (an executable file, or a TAP script named *.t), in name\n"

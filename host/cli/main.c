@@ -36,8 +36,6 @@ static const char main_usage[] =
 	"(or AGENTVMD_SOCKET) talks to the agentvmd on PATH.\n";
 
 /* host/cli/cli_batch.c, host/cli/cli_test.c */
-int cli_batch_main(int argc, char **argv);
-int cli_test_main(int argc, char **argv);
 
 static const struct {
 	const char *name;
