@@ -72,7 +72,7 @@ vm_cmd a c "^lcg cpu=1"
 it=$(field "$LINE" iter)
 ok "$((it < late_iter1 ? 0 : 1))" "vCPU 1 went back (iter $it; $late_iter1 before the reset)"
 lcg_ok 6 "$it" "$(field "$LINE" x)"
-ok $? "and its registers hold a consistent LCG state"
+ok $? "and its registers hold a consistent LCG state" || diag "vCPU 1 after the reset: $LINE"
 cpu0=$(vm_lines a | grep "^lcg cpu=0" | tail -n 1)
 lcg_ok 5 "$(field "$cpu0" iter)" "$(field "$cpu0" x)"
 ok $? "as do vCPU 0's"
