@@ -205,6 +205,8 @@ help:
 	@echo "make fmt | fmt-check   clang-format the sources | check them"
 	@echo "SANITIZE=address,undefined builds into build-san/ with sanitizers"
 
-.SECONDARY:
+# Keep objects made through pattern-rule chains (the test binaries' own);
+# a plain .SECONDARY would also let a missing library object count as up to date.
+.PRECIOUS: $(BUILD)/%.o $(FUZZ_BUILD)/obj/%.o
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
