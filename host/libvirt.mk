@@ -5,3 +5,6 @@ ifneq ($(wildcard /usr/include/libvirt/libvirt.h),)
 LDLIBS_ALL += -lvirt
 endif
 
+
+# tests/e2e/libvirt_domain.t starts libvirtd and runs this TAP program.
+test-e2e: $(BUILD)/tests/unit/test_libvirt_live
