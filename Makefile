@@ -151,8 +151,10 @@ kernel: deps
 PROVE := prove --nocolor
 export BUILD_DIR := $(abspath $(BUILD))
 
+# The build runs in parallel; the test tiers one after another.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_BINS) guests
+	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNIT_BINS) $(FUZZ_BINS) guests
 	@$(MAKE) --no-print-directory -k test-unit test-guests test-e2e test-fuzz test-boot
 
 test-unit: $(UNIT_BINS)
@@ -176,7 +178,9 @@ BENCH_SCRIPTS = tests/bench/run.sh $(filter-out tests/bench/run.sh,$(wildcard te
 bench: deps all guests kernel
 	@rc=0; for s in $(BENCH_SCRIPTS); do $$s || rc=1; done; exit $$rc
 
-demo: deps all guests kernel
+demo: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) all guests
+	@$(MAKE) --no-print-directory kernel
 	@scripts/demo.sh
 
 # --- style --------------------------------------------------------------------
