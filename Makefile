@@ -169,7 +169,7 @@ test-boot: all guests kernel
 test-e2e: all
 	$(if $(TEST_E2E),$(PROVE) $(TEST_E2E),@echo "no e2e tests")
 
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 10
 test-fuzz: $(FUZZ_BINS)
 	$(if $(FUZZ_BINS),FUZZ_SECONDS=$(FUZZ_SECONDS) $(PROVE) tests/fuzz/run.t,@echo "no fuzz targets")
 
