@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target in $BUILD_DIR/fuzz for FUZZ_SECONDS each (default
-# 20), starting from its seed corpus in tests/fuzz/corpus/<target>/ if any.
+# 10), starting from its seed corpus in tests/fuzz/corpus/<target>/ if any.
 # A target passes when it ran without a crash, a leak or a timeout.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD_DIR:-$top/build}
-secs=${FUZZ_SECONDS:-20}
+secs=${FUZZ_SECONDS:-10}
 mapfile -t targets < <(find "$build/fuzz" -maxdepth 1 -type f -executable 2>/dev/null | sort)
 if [ ${#targets[@]} -eq 0 ]; then
 	echo "1..0 # SKIP no fuzz targets built (make test builds them)"
