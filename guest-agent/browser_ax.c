@@ -12,6 +12,7 @@
 #define AX_NAME_MAX	   300	/* bytes of a name or value shown */
 #define AX_TEXT_MAX	   2000 /* bytes of one text line */
 #define AX_TEXTONLY_BUDGET 4096 /* nodes looked at to decide "only text below" */
+#define AX_NEST_MAX	   (4 * BROWSER_AX_DEPTH_MAX) /* ax_emit() frames at most */
 #define AX_URL_MAX	   500
 
 struct ax_node {
@@ -42,6 +43,7 @@ struct ax_ctx {
 	int run_depth, run_space;
 	size_t max;
 	int truncated, full;
+	int nest; /* ax_emit() frames on the stack */
 	uint32_t *refs;
 	size_t nrefs, refcap;
 };
@@ -435,7 +437,7 @@ static void ax_add_ref(struct ax_ctx *c, uint32_t id)
 	c->refs[c->nrefs++] = id;
 }
 
-static void ax_emit(struct ax_ctx *c, struct ax_node *nd, int depth, int text_mode)
+static void ax_emit_node(struct ax_ctx *c, struct ax_node *nd, int depth, int text_mode)
 {
 	struct json_object *val;
 	const char *vs = NULL;
@@ -443,6 +445,7 @@ static void ax_emit(struct ax_ctx *c, struct ax_node *nd, int depth, int text_mo
 	uint32_t backend;
 	int budget = AX_TEXTONLY_BUDGET, ref, inline_children = 0;
 
+again:
 	if (nd->visited || c->full || ax_role_in(nd->role, ax_skipped))
 		return;
 	nd->visited = 1;
@@ -455,6 +458,12 @@ static void ax_emit(struct ax_ctx *c, struct ax_node *nd, int depth, int text_mo
 		return;
 	}
 	if (text_mode || ax_passes_through(nd)) {
+		/* A chain of wrappers with one child each (a page can nest
+		 * thousands) is walked in a loop, not on the stack. */
+		if (ax_nchildren(nd) == 1 && ax_child(c, nd, 0)) {
+			nd = ax_child(c, nd, 0);
+			goto again;
+		}
 		ax_emit_children(c, nd, depth, text_mode);
 		return;
 	}
@@ -519,6 +528,18 @@ static void ax_emit(struct ax_ctx *c, struct ax_node *nd, int depth, int text_mo
 
 /* --- entry points -------------------------------------------------------------------- */
 
+/* Every recursion goes through here: wrappers with several children do not
+ * add to the displayed depth, so the stack is bounded separately. */
+static void ax_emit(struct ax_ctx *c, struct ax_node *nd, int depth, int text_mode)
+{
+	if (c->nest >= AX_NEST_MAX) {
+		c->truncated = 1;
+		return;
+	}
+	c->nest++;
+	ax_emit_node(c, nd, depth, text_mode);
+	c->nest--;
+}
 static int ax_index(struct ax_ctx *c, struct json_object *arr)
 {
 	size_t i, total = json_object_array_length(arr);
