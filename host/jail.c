@@ -75,8 +75,10 @@ struct jail_child {
 	const struct jail *j;
 	char *const *argv;
 	char *const *envp;
-	int sync_fd; /* one byte once the child is in its cgroup; hang-up if the parent died */
-	int err_fd;  /* a struct jail_err on failure; end of file once the VMM runs */
+	int sync_fd;	  /* one byte once the child is in its cgroup; hang-up if the parent died */
+	int err_fd;	  /* a struct jail_err on failure; end of file once the VMM runs */
+	int sync_peer_fd; /* the parent's ends of both channels, closed at once: */
+	int err_peer_fd;  /* otherwise the hang-up above could never come */
 	int vmm_fd;
 	int pvm;			      /* the host has JAIL_PVM_MARKER */
 	unsigned char is_dir[JAIL_MAX_BINDS]; /* what each bind's host side is */
@@ -302,6 +304,9 @@ static int jail_child_main(void *arg)
 	 * below sees end of file. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		_exit(JAIL_CHILD_FAILED);
+	/* This copy of the parent's fd table holds the parent's ends too. */
+	close(a->sync_peer_fd);
+	close(a->err_peer_fd);
 	if (read(a->sync_fd, &b, 1) != 1)
 		_exit(JAIL_CHILD_FAILED);
 	umask(022); /* for the directories of the jail's root */
@@ -665,7 +670,9 @@ int jail_spawn_vmm(const struct jail_config *cfg, struct jail **out)
 	}
 	a.j = j;
 	a.sync_fd = sync[0];
+	a.sync_peer_fd = sync[1];
 	a.err_fd = err[1];
+	a.err_peer_fd = err[0];
 	a.vmm_fd = vmm_fd;
 	a.pvm = access(JAIL_PVM_MARKER, F_OK) == 0;
 	pid = clone(jail_child_main, (char *)stack + JAIL_STACK,
