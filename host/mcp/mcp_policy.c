@@ -324,6 +324,25 @@ static int mcp_policy_parse_hosts(struct mcp_policy *p, struct json_object *v, c
 	return 0;
 }
 
+/* A name in "hosts" that allowed_domains does not let through would be
+ * refused by egress at every connection: refuse the policy instead, once the
+ * whole object is read (its members come in any order). */
+static int mcp_policy_check_hosts(const struct mcp_policy *p, char *err, size_t len)
+{
+	char why[256];
+
+	if (!p->hosts)
+		return 0;
+	json_object_object_foreach(p->hosts, name, addrs)
+	{
+		(void)addrs;
+		if (!mcp_policy_host_allowed(p, name, why, sizeof(why)))
+			return mcp_policy_err(err, len, "hosts.%s: mapped, but not allowed: %s",
+					      name, why);
+	}
+	return 0;
+}
+
 static int mcp_policy_parse_ports(struct mcp_policy *p, struct json_object *v, char *err,
 				  size_t len)
 {
@@ -508,6 +527,8 @@ int mcp_policy_parse(const char *text, size_t len, struct mcp_policy **out, char
 			break;
 	}
 	json_object_put(root);
+	if (r >= 0)
+		r = mcp_policy_check_hosts(p, err, err_len);
 	if (r < 0) {
 		mcp_policy_free(p);
 		return r;

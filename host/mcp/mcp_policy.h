@@ -12,8 +12,9 @@
  * subdomains (not the apex). Without "allowed_domains" any public host is
  * allowed; loopback, private, link-local and metadata addresses and
  * "localhost" are allowed only when listed. "hosts" maps names to the
- * addresses the egress proxy connects to instead of asking DNS (a name still
- * needs allowed_domains; its mapped addresses are allowed even when special). */
+ * addresses the egress proxy connects to instead of asking DNS (a name
+ * allowed_domains does not allow is an error; its mapped addresses are
+ * allowed even when special). */
 #ifndef AGENTVM_HOST_MCP_MCP_POLICY_H
 #define AGENTVM_HOST_MCP_MCP_POLICY_H
 

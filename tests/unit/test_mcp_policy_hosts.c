@@ -178,35 +178,31 @@ static void test_defaults(void)
 	mcp_policy_free(p);
 }
 
-/* A mapped name still needs allowed_domains for egress to reach it. */
+/* A mapped name that allowed_domains does not allow would only be refused by
+ * egress at run time: the policy itself is refused, naming the host. */
 static void test_name_needs_domain(void)
 {
-	const char *text = "{\"allowed_domains\":[\"example.com\"],"
-			   "\"hosts\":{\"other.test\":\"192.0.2.1\"}}";
-	struct mcp_policy *p = NULL;
-	struct egress_policy *e = NULL;
-	char err[256] = "";
-	int r;
+	struct mcp_policy *p;
 
-	r = mcp_policy_parse(text, strlen(text), &p, err, sizeof(err));
-	if (r < 0) {
-		/* Refusing it at parse time is just as good. */
-		ok(r == -EINVAL && strstr(err, "hosts") && strstr(err, "other.test"),
-		   "a mapped name outside allowed_domains is refused naming it (%s)", err);
-		return;
-	}
-	r = mcp_policy_to_egress(p, &e, err, sizeof(err));
-	if (r < 0) {
-		ok(strstr(err, "other.test") != NULL,
-		   "to_egress refuses a mapped name outside allowed_domains, naming it (%s)", err);
-	} else {
-		is(check_name(e, "other.test", 443), EGRESS_DENY_DOMAIN,
-		   "a mapped name outside allowed_domains stays refused by egress");
-		is(check_name(e, "example.com", 443), EGRESS_OK, "the listed name is allowed");
-		ok(!mcp_policy_host_allowed(p, "other.test", err, sizeof(err)),
-		   "the browser may not go to it either");
-	}
-	egress_policy_free(e);
+	bad("{\"allowed_domains\":[\"example.com\"],\"hosts\":{\"other.test\":\"192.0.2.1\"}}",
+	    "hosts.other.test: mapped, but not allowed: other.test is not in the policy's "
+	    "allowed_domains");
+	/* The order of the members does not matter. */
+	bad("{\"hosts\":{\"Other.Test\":\"192.0.2.1\"},\"allowed_domains\":[\"example.com\"]}",
+	    "hosts.other.test: mapped");
+	bad("{\"allowed_domains\":[],\"hosts\":{\"a.test\":\"10.0.0.1\"}}", "hosts.a.test");
+	bad("{\"allowed_domains\":[\"page.test\"],\"hosts\":{\"page.test\":\"127.0.0.1\","
+	    "\"blocked.test\":\"127.0.0.1\"}}",
+	    "hosts.blocked.test: mapped, but not allowed");
+	/* Without a list any public name is allowed; a special one must be listed. */
+	bad("{\"hosts\":{\"web.localhost\":\"127.0.0.1\"}}",
+	    "hosts.web.localhost: mapped, but not allowed");
+	p = parse("{\"hosts\":{\"a.test\":\"10.0.0.1\"}}");
+	ok(p != NULL, "without allowed_domains a public name may be mapped");
+	mcp_policy_free(p);
+	p = parse(
+		"{\"allowed_domains\":[\"*.wild.test\"],\"hosts\":{\"x.wild.test\":\"10.0.0.1\"}}");
+	ok(p != NULL, "a name a wildcard allows may be mapped");
 	mcp_policy_free(p);
 }
 
