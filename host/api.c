@@ -73,6 +73,8 @@ const struct api_method api_methods[] = {
 	  { { "name", API_T_NAME, true, 0, 0 },
 	    { "image", API_T_STR, false, 0, 1000 },
 	    { "kernel", API_T_PATH, false, 0, 0 },
+	    { "cmdline", API_T_STR, false, 0, 900 },
+	    { "guest", API_T_STR, false, 0, 15 },
 	    { "isolation", API_T_ISOLATE, false, 0, 0 },
 	    { "limits", API_T_LIMITS, false, 0, 0 },
 	    { "pool", API_T_INT, false, 0, 256 } } },

@@ -193,6 +193,31 @@ void backend_sandbox_log_tail(struct backend_sandbox *sb, int lines)
 		log_err("  | %s", line);
 }
 
+int backend_sandbox_golden(struct backend_sandbox *sb)
+{
+	return sb->ops->golden ? sb->ops->golden(sb->priv) : 0;
+}
+
+int backend_sandbox_reset(struct backend_sandbox *sb)
+{
+	return sb->ops->reset ? sb->ops->reset(sb->priv) : -ENOTSUP;
+}
+
+int backend_sandbox_resume(struct backend_sandbox *sb)
+{
+	return sb->ops->resume ? sb->ops->resume(sb->priv) : 0;
+}
+
+enum backend_origin backend_sandbox_origin(struct backend_sandbox *sb)
+{
+	return sb->ops->origin ? sb->ops->origin(sb->priv) : BACKEND_BOOTED;
+}
+
+const char *backend_sandbox_guest_socket(struct backend_sandbox *sb)
+{
+	return sb->ops->guest_socket ? sb->ops->guest_socket(sb->priv) : NULL;
+}
+
 void backend_sandbox_release(struct backend_sandbox *sb)
 {
 	if (!sb)

@@ -41,6 +41,28 @@ struct backend_config {
 	 * socket. The container backend binds it at /run/agentvm/egress.sock and
 	 * starts the agent with --egress. NULL: no egress. */
 	const char *egress_sock;
+	/* microvm only. The guest kernel (NULL: the project's guest kernel) and
+	 * what to add to its command line; a kernel that is a synthetic test
+	 * guest (tests/guests/) reads its parameters there. */
+	const char *kernel;
+	const char *cmdline;
+	/* microvm only: the guest runs no agent (a synthetic test guest). It
+	 * then runs where guest user space cannot (the probe's -ENOTSUP). */
+	int test_guest;
+	/* microvm only: where the template's golden snapshots live. If one for
+	 * this exact boot (VMM, kernel, initrd, command line, memory, vCPUs)
+	 * is there, the sandbox is restored from it; otherwise it boots and
+	 * ops->golden may take one. NULL: always boot, never snapshot. */
+	const char *snapshot_dir;
+	/* With snapshot_dir: restore with the vCPUs paused (a warm pool's
+	 * spare); ops->resume starts them. Ignored when it has to boot. */
+	int paused;
+};
+
+/* How a sandbox came to be (backend_sandbox_origin). */
+enum backend_origin {
+	BACKEND_BOOTED,	  /* started from scratch */
+	BACKEND_RESTORED, /* restored from a golden snapshot */
 };
 
 struct backend_ops {
@@ -68,6 +90,20 @@ struct backend_ops {
 	/* Optional: free priv but leave the (detached) sandbox running, for a
 	 * later adopt. */
 	void (*release)(void *priv);
+	/* Optional: after the first readiness check of a sandbox that booted
+	 * for a snapshot_dir, take the golden snapshot there (the sandbox goes
+	 * on running). 0 also when there is nothing to do. */
+	int (*golden)(void *priv);
+	/* Optional: put the sandbox back, in place, to the snapshot it was
+	 * restored from or took; -ENOTSUP if it has none. */
+	int (*reset)(void *priv);
+	/* Optional: start a sandbox created paused. */
+	int (*resume)(void *priv);
+	/* Optional: how it started (default BACKEND_BOOTED). */
+	enum backend_origin (*origin)(void *priv);
+	/* Optional: the host path of the socket that reaches the guest
+	 * (microvm: the VMM's hybrid vsock), or NULL. */
+	const char *(*guest_socket)(void *priv);
 };
 
 struct backend_sandbox;
@@ -102,6 +138,15 @@ int backend_sandbox_adopt(const struct backend_ops *ops, const char *name,
 int backend_sandbox_pid(struct backend_sandbox *sb);
 /* The file PID 1's output goes to, or NULL. */
 const char *backend_sandbox_log_path(struct backend_sandbox *sb);
+/* Take the golden snapshot if the backend wants one now (ops->golden). */
+int backend_sandbox_golden(struct backend_sandbox *sb);
+/* Reset in place (ops->reset); -ENOTSUP when the backend cannot. */
+int backend_sandbox_reset(struct backend_sandbox *sb);
+/* Start a sandbox created paused (ops->resume); 0 if the backend has none. */
+int backend_sandbox_resume(struct backend_sandbox *sb);
+enum backend_origin backend_sandbox_origin(struct backend_sandbox *sb);
+/* The host path of the socket that reaches the guest, or NULL. */
+const char *backend_sandbox_guest_socket(struct backend_sandbox *sb);
 /* Free sb but leave its detached sandbox running (for a later adopt).
  * NULL-safe. */
 void backend_sandbox_release(struct backend_sandbox *sb);

@@ -10,6 +10,15 @@
  * guest's connections to CID 2 port 3128, and the kernel command line gets
  * agentvm.egress=vsock:3128, which the agent reads as PID 1.
  *
+ * Golden snapshots (host/microvm_api.h): given a snapshot_dir, a sandbox is
+ * restored from the snapshot of its exact boot when there is one (the
+ * memory file mapped copy-on-write, so every VM of a template shares its
+ * pages until it writes them); otherwise it boots, and golden() takes that
+ * snapshot once the controller has seen the agent answer. Every VMM serves
+ * its control API on the jail's /run/api.sock: reset() is vm.reset, back to
+ * the snapshot in place; a pool's spares are restored paused and resume()
+ * starts them.
+ *
  * Environment:
  *   AGENTVM_KERNEL             the guest kernel (default: vmlinux in the
  *                              directory images/kernel/build.sh --dir names)
@@ -24,6 +33,7 @@
 #include "host/egress/egress.h"
 #include "host/hostprobe.h"
 #include "host/jail.h"
+#include "host/microvm_api.h"
 #include "host/libexec.h"
 
 #include <errno.h>
@@ -48,6 +58,9 @@
 #define MICROVM_OVERHEAD_BYTES (64ull << 20)	 /* the VMM's own memory, beyond the guest's */
 #define MICROVM_EXTRA_TASKS    8		 /* main thread, teardown child, kernel workers */
 #define MICROVM_EGRESS_PORT    EGRESS_VSOCK_PORT /* the guest's vsock port to the egress proxy */
+#define MICROVM_API_SOCK       "api.sock"	 /* in the jail's /run */
+#define MICROVM_API_MS	       10000		 /* pause, resume, reset */
+#define MICROVM_SNAPSHOT_MS    120000		 /* writing a golden snapshot */
 
 extern char **environ;
 
@@ -58,6 +71,10 @@ struct microvm {
 	char sock[320];	    /* the VMM's hybrid-vsock socket, on the host */
 	char console[280];  /* COM1 and the VMM's stderr */
 	struct jail *jail;
+	enum backend_origin origin;
+	int golden_taken;	   /* this VM took its golden snapshot (reset can go back) */
+	char golden[PATH_MAX];	   /* the snapshot directory of this boot, or "" */
+	char golden_tmp[PATH_MAX]; /* where this VM writes it (booted for one), or "" */
 };
 
 /* What the probe depends on: this boot of the host, and the VMM and probe
@@ -256,6 +273,7 @@ static void microvm_destroy(void *priv)
 	if (!m)
 		return;
 	jail_free(m->jail);
+	microvm_golden_discard(m->golden_tmp);
 	if (m->console[0])
 		unlink(m->console);
 	if (m->dir[0] && rmdir(m->dir) < 0 && errno != ENOENT)
@@ -291,48 +309,109 @@ static int microvm_link_egress(struct microvm *m, const char *egress_sock)
 	return 0;
 }
 
-static int microvm_create(const struct backend_config *cfg, void **priv)
+/* The kernel and initrd a sandbox boots: cfg's, or the project's kernel and
+ * the image's initramfs (beside its root tree, images/minimal/build.sh). A
+ * test guest needs no initrd (initrd ""). */
+static int microvm_boot_files(const struct backend_config *cfg, char *kernel, size_t klen,
+			      char *initrd, size_t ilen)
 {
-	char root[128], kernel[PATH_MAX], initrd[PATH_MAX], vmm[PATH_MAX];
-	char mem[32], cpus[16], vsock[64], cmdline[sizeof(MICROVM_CMDLINE) + 64];
-	const char *args[24];
-	struct jail_config jc = { .stdin_fd = -1 };
-	_cleanup_close_ int log_fd = -1;
-	struct microvm *m = NULL;
-	unsigned int ncpus;
 	char *slash;
-	const char *why;
-	int r, n = 0;
+	int r;
 
-	*priv = NULL;
-	r = microvm_verdict(&why);
-	if (r < 0 && !microvm_forced(r)) {
-		log_err("sandbox %s: microvm isolation is not possible: %s (see 'agentvm doctor'; "
-			"use --isolation container)",
-			cfg->name, why);
-		return r;
+	if (cfg->kernel && *cfg->kernel) {
+		if ((size_t)snprintf(kernel, klen, "%s", cfg->kernel) >= klen)
+			return -ENAMETOOLONG;
+		if (access(kernel, R_OK) < 0) {
+			r = -errno;
+			log_err("sandbox %s: kernel %s: %s", cfg->name, kernel, strerror(errno));
+			return r;
+		}
+	} else {
+		r = microvm_kernel(kernel, klen);
+		if (r < 0)
+			return r;
 	}
-	if (r < 0)
-		log_warn("sandbox %s: %s; starting the microVM anyway (AGENTVM_MICROVM_FORCE=1): "
-			 "its agent will not answer",
-			 cfg->name, why);
-	if (cfg->init_argv) {
-		log_err("sandbox %s: the microvm backend runs the image's own init", cfg->name);
-		return -ENOTSUP;
-	}
-	r = microvm_kernel(kernel, sizeof(kernel));
-	if (r < 0)
-		return r;
-	/* The image's initramfs sits beside its root tree (images/minimal/build.sh). */
-	snprintf(initrd, sizeof(initrd), "%s", cfg->rootfs ? cfg->rootfs : "");
+	initrd[0] = '\0';
+	if (cfg->test_guest)
+		return 0;
+	snprintf(initrd, ilen, "%s", cfg->rootfs ? cfg->rootfs : "");
 	slash = strrchr(initrd, '/');
-	if (!slash || (size_t)(slash - initrd) + sizeof("/initramfs.cpio") > sizeof(initrd) ||
+	if (!slash || (size_t)(slash - initrd) + sizeof("/initramfs.cpio") > ilen ||
 	    (strcpy(slash, "/initramfs.cpio"), access(initrd, R_OK) < 0)) {
 		log_err("sandbox %s: the image has no initramfs.cpio beside %s, which a microVM "
 			"boots",
 			cfg->name, cfg->rootfs ? cfg->rootfs : "(none)");
 		return -ENOENT;
 	}
+	return 0;
+}
+
+/* Where this boot's golden snapshot is (m->golden) and whether to restore
+ * from it; otherwise where this VM will write it (m->golden_tmp). */
+static int microvm_golden_plan(struct microvm *m, const struct backend_config *cfg, const char *vmm,
+			       const char *kernel, const char *initrd, const char *cmdline,
+			       unsigned int ncpus)
+{
+	char key[17];
+	int r;
+
+	r = microvm_golden_key(vmm, kernel, initrd, cmdline,
+			       (unsigned long long)(cfg->limits.mem_bytes >> 20), ncpus, key);
+	if (r < 0)
+		return r;
+	if ((size_t)snprintf(m->golden, sizeof(m->golden), "%s/%s", cfg->snapshot_dir, key) >=
+		    sizeof(m->golden) ||
+	    (size_t)snprintf(m->golden_tmp, sizeof(m->golden_tmp), "%s/.%s.%s", cfg->snapshot_dir,
+			     key, cfg->name) >= sizeof(m->golden_tmp))
+		return -ENAMETOOLONG;
+	if (microvm_golden_exists(m->golden)) {
+		m->origin = BACKEND_RESTORED;
+		m->golden_tmp[0] = '\0';
+		return 0;
+	}
+	m->origin = BACKEND_BOOTED;
+	r = microvm_golden_prepare(m->golden_tmp);
+	if (r < 0) {
+		log_err("sandbox %s: cannot make %s: %s", cfg->name, m->golden_tmp, strerror(-r));
+		m->golden_tmp[0] = '\0';
+	}
+	return r;
+}
+
+static int microvm_create(const struct backend_config *cfg, void **priv)
+{
+	char root[128], kernel[PATH_MAX], initrd[PATH_MAX], vmm[PATH_MAX];
+	char mem[32], cpus[16], vsock[64], cmdline[1024];
+	const char *args[32];
+	struct jail_config jc = { .stdin_fd = -1 };
+	_cleanup_close_ int log_fd = -1;
+	struct microvm *m = NULL;
+	unsigned int ncpus;
+	const char *why;
+	int r, n = 0;
+
+	*priv = NULL;
+	r = microvm_verdict(&why);
+	if (r == -ENOTSUP && cfg->test_guest) {
+		/* A synthetic guest runs no guest user space of the SYSCALL kind. */
+		r = 0;
+	} else if (r < 0 && !microvm_forced(r)) {
+		log_err("sandbox %s: microvm isolation is not possible: %s (see 'agentvm doctor'; "
+			"use --isolation container)",
+			cfg->name, why);
+		return r;
+	} else if (r < 0) {
+		log_warn("sandbox %s: %s; starting the microVM anyway (AGENTVM_MICROVM_FORCE=1): "
+			 "its agent will not answer",
+			 cfg->name, why);
+	}
+	if (cfg->init_argv) {
+		log_err("sandbox %s: the microvm backend runs the image's own init", cfg->name);
+		return -ENOTSUP;
+	}
+	r = microvm_boot_files(cfg, kernel, sizeof(kernel), initrd, sizeof(initrd));
+	if (r < 0)
+		return r;
 	if (libexec_path("agentvm-vmm-static", vmm, sizeof(vmm)) < 0) {
 		log_err("sandbox %s: %s is missing (make all)", cfg->name, vmm);
 		return -ENOENT;
@@ -374,33 +453,67 @@ static int microvm_create(const struct backend_config *cfg, void **priv)
 	snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)(cfg->limits.mem_bytes >> 20));
 	snprintf(cpus, sizeof(cpus), "%u", ncpus);
 	snprintf(vsock, sizeof(vsock), "cid=%u,uds=/run/vsock.sock", MICROVM_GUEST_CID);
+	n = snprintf(cmdline, sizeof(cmdline), "%s", MICROVM_CMDLINE);
 	if (cfg->egress_sock)
-		snprintf(cmdline, sizeof(cmdline), "%s agentvm.egress=vsock:%u", MICROVM_CMDLINE,
-			 MICROVM_EGRESS_PORT);
-	else
-		snprintf(cmdline, sizeof(cmdline), "%s", MICROVM_CMDLINE);
+		n += snprintf(cmdline + n, sizeof(cmdline) - (size_t)n, " agentvm.egress=vsock:%u",
+			      MICROVM_EGRESS_PORT);
+	if (cfg->cmdline && *cfg->cmdline &&
+	    (size_t)snprintf(cmdline + n, sizeof(cmdline) - (size_t)n, " %s", cfg->cmdline) >=
+		    sizeof(cmdline) - (size_t)n) {
+		log_err("sandbox %s: the kernel command line is too long", cfg->name);
+		r = -E2BIG;
+		goto fail;
+	}
+	n = 0;
+	m->origin = BACKEND_BOOTED;
+	if (cfg->snapshot_dir) {
+		r = microvm_golden_plan(m, cfg, vmm, kernel, initrd, cmdline, ncpus);
+		if (r < 0)
+			goto fail;
+	}
 	args[n++] = "--name";
 	args[n++] = cfg->name;
-	args[n++] = "--kernel";
-	args[n++] = "/kernel";
-	args[n++] = "--initrd";
-	args[n++] = "/initrd";
-	args[n++] = "--cmdline";
-	args[n++] = cmdline;
-	args[n++] = "--mem";
-	args[n++] = mem;
-	args[n++] = "--cpus";
-	args[n++] = cpus;
+	if (m->origin == BACKEND_RESTORED) {
+		args[n++] = "--restore";
+		args[n++] = MICROVM_SNAPSHOT_STATE;
+		args[n++] = "--restore-memory";
+		args[n++] = MICROVM_SNAPSHOT_MEMORY;
+		if (cfg->paused)
+			args[n++] = "--paused";
+		jc.binds[jc.nbinds++] =
+			(struct jail_bind){ .host = m->golden, .path = MICROVM_SNAPSHOT_DIR };
+	} else {
+		args[n++] = "--kernel";
+		args[n++] = "/kernel";
+		if (initrd[0]) {
+			args[n++] = "--initrd";
+			args[n++] = "/initrd";
+		}
+		args[n++] = "--cmdline";
+		args[n++] = cmdline;
+		args[n++] = "--mem";
+		args[n++] = mem;
+		args[n++] = "--cpus";
+		args[n++] = cpus;
+		args[n++] = "--rng";
+		jc.binds[jc.nbinds++] = (struct jail_bind){ .host = kernel, .path = "/kernel" };
+		if (initrd[0])
+			jc.binds[jc.nbinds++] =
+				(struct jail_bind){ .host = initrd, .path = "/initrd" };
+		if (m->golden_tmp[0])
+			jc.binds[jc.nbinds++] = (struct jail_bind){ .host = m->golden_tmp,
+								    .path = MICROVM_SNAPSHOT_DIR,
+								    .writable = 1 };
+	}
 	args[n++] = "--vsock";
 	args[n++] = vsock;
-	args[n++] = "--rng";
+	args[n++] = "--api";
+	args[n++] = "/run/" MICROVM_API_SOCK;
 	args[n] = NULL;
 	jc.name = cfg->name;
 	jc.vmm_path = vmm;
 	jc.args = args;
 	jc.dir = m->jail_dir;
-	jc.binds[jc.nbinds++] = (struct jail_bind){ .host = kernel, .path = "/kernel" };
-	jc.binds[jc.nbinds++] = (struct jail_bind){ .host = initrd, .path = "/initrd" };
 	/* The guest's RAM, and what the VMM needs around it. */
 	jc.limits.mem_bytes =
 		cfg->limits.mem_bytes + MICROVM_OVERHEAD_BYTES + cfg->limits.mem_bytes / 16;
@@ -416,8 +529,9 @@ static int microvm_create(const struct backend_config *cfg, void **priv)
 		if (r < 0)
 			goto fail;
 	}
-	log_debug("sandbox %s: agentvm-vmm is pid %d in its jail %s", m->name,
-		  (int)jail_pid(m->jail), m->jail_dir);
+	log_debug("sandbox %s: agentvm-vmm is pid %d in its jail %s (%s)", m->name,
+		  (int)jail_pid(m->jail), m->jail_dir,
+		  m->origin == BACKEND_RESTORED ? "restored" : "booting");
 	*priv = m;
 	return 0;
 fail:
@@ -518,7 +632,7 @@ static int microvm_connect(void *priv, int *out)
 	const char *env = getenv("AGENTVM_MICROVM_CONNECT_MS");
 	long wait_ms = env && atol(env) > 0 ? atol(env) : MICROVM_CONNECT_MS;
 	long deadline = microvm_now_ms() + wait_ms;
-	int r;
+	int r, delay_ms = 1;
 
 	for (;;) {
 		struct pollfd p = { .fd = jail_pidfd(m->jail), .events = POLLIN };
@@ -543,7 +657,10 @@ static int microvm_connect(void *priv, int *out)
 				m->name, MICROVM_AGENT_PORT, wait_ms, strerror(-r));
 			return -ETIMEDOUT;
 		}
-		usleep(20 * 1000);
+		/* A restored guest listens again within a millisecond or two; a
+		 * booting one takes longer. */
+		usleep((useconds_t)delay_ms * 1000);
+		delay_ms = delay_ms < 20 ? delay_ms * 2 : 20;
 	}
 }
 
@@ -579,6 +696,65 @@ static int microvm_pid(void *priv)
 	return (int)jail_pid(((struct microvm *)priv)->jail);
 }
 
+static int microvm_api(struct microvm *m, const char *method, const char *params, int ms)
+{
+	char err[512];
+	int r = microvm_api_call(jail_run_dir(m->jail), MICROVM_API_SOCK, method, params, ms, err,
+				 sizeof(err));
+
+	if (r < 0)
+		log_err("sandbox %s: %s", m->name, err);
+	return r;
+}
+
+static int microvm_golden(void *priv)
+{
+	struct microvm *m = priv;
+	int r;
+
+	if (m->origin != BACKEND_BOOTED || !m->golden_tmp[0] || m->golden_taken)
+		return 0;
+	r = microvm_api(m, "vm.snapshot",
+			"{\"state\":\"" MICROVM_SNAPSHOT_STATE
+			"\",\"memory\":\"" MICROVM_SNAPSHOT_MEMORY "\"}",
+			MICROVM_SNAPSHOT_MS);
+	if (r == 0)
+		r = microvm_golden_publish(m->golden_tmp, m->golden);
+	if (r < 0) {
+		log_err("sandbox %s: no golden snapshot was taken (%s); the next sandbox boots "
+			"again",
+			m->name, strerror(-r));
+		return r;
+	}
+	m->golden_taken = 1;
+	log_info("sandbox %s: golden snapshot in %s", m->name, m->golden);
+	return 0;
+}
+
+static int microvm_reset(void *priv)
+{
+	struct microvm *m = priv;
+
+	if (m->origin == BACKEND_BOOTED && !m->golden_taken)
+		return -ENOTSUP;
+	return microvm_api(m, "vm.reset", NULL, MICROVM_API_MS);
+}
+
+static int microvm_resume(void *priv)
+{
+	return microvm_api(priv, "vm.resume", NULL, MICROVM_API_MS);
+}
+
+static enum backend_origin microvm_origin(void *priv)
+{
+	return ((struct microvm *)priv)->origin;
+}
+
+static const char *microvm_guest_socket(void *priv)
+{
+	return ((struct microvm *)priv)->sock;
+}
+
 const struct backend_ops backend_microvm_ops = {
 	.name = "microvm",
 	.probe = microvm_probe,
@@ -589,4 +765,9 @@ const struct backend_ops backend_microvm_ops = {
 	.log_path = microvm_log_path,
 	.pid = microvm_pid,
 	.remove_stale = microvm_remove_stale,
+	.golden = microvm_golden,
+	.reset = microvm_reset,
+	.resume = microvm_resume,
+	.origin = microvm_origin,
+	.guest_socket = microvm_guest_socket,
 };

@@ -27,6 +27,7 @@
 struct json_object;
 struct api_method;
 struct state;
+struct state_template;
 struct audit_log;
 struct metrics;
 
@@ -75,6 +76,8 @@ struct sandbox {
 	int exit_fd; /* registered in epoll while >= 0 */
 	int pid;
 	bool for_pool;	      /* created by the pool thread */
+	bool paused;	      /* a pool's spare restored paused: sandbox_activate starts it */
+	bool test_guest;      /* its guest is a synthetic test guest: no agent */
 	bool listed;	      /* in d->sandboxes */
 	int64_t template_gen; /* the template's created_ms when this was made */
 	int64_t execs, resets;
@@ -208,12 +211,23 @@ int sandbox_store(struct daemon *d, struct sandbox *sb);
 /* Register/unregister sb's exit fd in epoll (d->lock held). */
 void sandbox_watch_locked(struct daemon *d, struct sandbox *sb);
 void sandbox_unwatch_locked(struct daemon *d, struct sandbox *sb);
-/* Start a backend instance for template limits; blocking. 0 with *bsb and the
- * agent's hello done. */
-int sandbox_start_instance(struct daemon *d, const char *backend_name, const char *isolation,
-			   const char *rootfs, const struct backend_limits *lim,
-			   const struct backend_ops **ops, struct backend_sandbox **bsb, char *err,
-			   size_t errlen);
+/* Start a backend instance of template t (its image resolved) with limits
+ * lim; blocking. 0 with *bsb ready: the agent said hello (a test guest
+ * echoed), and a microVM that booted has taken the template's golden
+ * snapshot. With pool_spare, a microVM that can be restored is restored
+ * paused instead and *paused set: sandbox_activate makes it ready. */
+int sandbox_start_instance(struct daemon *d, const char *backend_name,
+			   const struct state_template *t, const char *isolation,
+			   const struct backend_limits *lim, bool pool_spare,
+			   const struct backend_ops **ops, struct backend_sandbox **bsb,
+			   bool *paused, char *err, size_t errlen);
+/* Is the instance's guest answering? The agent's hello, or for a test
+ * guest an echo on its vsock port. 0, or -errno with err set. */
+int sandbox_ready(struct backend_sandbox *bsb, bool test_guest, char *err, size_t errlen);
+/* Resume a paused instance and check that it is ready. */
+int sandbox_activate(struct backend_sandbox *bsb, bool test_guest, char *err, size_t errlen);
+/* Where template name's golden snapshots are kept. */
+void sandbox_snapshot_dir(struct daemon *d, const char *template_name, char *out, size_t len);
 /* Destroy sb entirely (state DESTROYING set by the caller): cancel and wait
  * for its requests, free the backend, drop the row and the list entry, audit
  * it (with caller's credentials when given). Blocking. */

@@ -63,6 +63,23 @@ static void op_spawn(struct op *op, void *(*fn)(void *))
 	}
 }
 
+static int op_take_sandbox(struct op *op, bool busy);
+
+/* op_take_sandbox for a request its agent serves: busy, and refused for a
+ * sandbox whose guest is a synthetic test guest. */
+static int op_take_agent(struct op *op)
+{
+	if (op_take_sandbox(op, true) < 0)
+		return -1;
+	if (!op->sb->test_guest)
+		return 0;
+	op_error(op, API_NOT_SUPPORTED, NULL,
+		 "sandbox %s runs a synthetic test guest (template %s has guest \"test\"): it "
+		 "has no agent to run commands or move files",
+		 op->sb->name, op->sb->template_name);
+	return -1; /* op_finish() releases the sandbox */
+}
+
 /* Find the sandbox named by params.sandbox for op, with a ref (and busy when
  * busy is true). 0, or an error was sent (the op is still to be finished). */
 static int op_take_sandbox(struct op *op, bool busy)
@@ -105,6 +122,8 @@ struct create_job {
 	struct op *op;
 	char isolation[16];
 	struct backend_limits lim;
+	bool activate;			     /* op->sb is a paused pool spare to start */
+	char old_name[BACKEND_NAME_MAX + 1]; /* its row's name in the pool */
 };
 
 static void create_finish_ok(struct op *op, bool pooled, const char *old_name)
@@ -113,7 +132,7 @@ static void create_finish_ok(struct op *op, bool pooled, const char *old_name)
 	struct sandbox *sb = op->sb;
 	double secs = (daemon_now_ns() - op->start_ns) / 1e9;
 
-	if (old_name)
+	if (old_name && *old_name)
 		sandbox_store_replacing(d, sb, old_name);
 	else
 		sandbox_store(d, sb);
@@ -137,6 +156,35 @@ static void create_finish_ok(struct op *op, bool pooled, const char *old_name)
 	op_reply(op, res);
 }
 
+/* Start the paused pool spare op->sb now handed to the caller; on failure
+ * drop its instance (the caller then starts a new one). */
+static bool create_activate(struct op *op)
+{
+	struct daemon *d = op->d;
+	struct sandbox *sb = op->sb;
+	struct backend_sandbox *bsb;
+	char e[300];
+
+	if (sandbox_activate(sb->bsb, sb->test_guest, e, sizeof(e)) == 0) {
+		pthread_mutex_lock(&d->lock);
+		sb->paused = false;
+		pthread_mutex_unlock(&d->lock);
+		return true;
+	}
+	log_warn("sandbox %s: the pool's spare %s did not start (%s); starting another", sb->name,
+		 sb->backend_name, e);
+	metrics_count(d->metrics, "agentvm_sandbox_failures_total", NULL, 1);
+	pthread_mutex_lock(&d->lock);
+	sandbox_unwatch_locked(d, sb);
+	bsb = sb->bsb;
+	sb->bsb = NULL;
+	sb->paused = false;
+	sandbox_fresh_name("sb", sb->backend_name, sizeof(sb->backend_name));
+	pthread_mutex_unlock(&d->lock);
+	backend_sandbox_free(bsb);
+	return false;
+}
+
 static void *create_main(void *arg)
 {
 	struct create_job *j = arg;
@@ -146,12 +194,23 @@ static void *create_main(void *arg)
 	struct state_template t;
 	const struct backend_ops *ops;
 	struct backend_sandbox *bsb;
+	bool paused;
 	char msg[600];
 	int code;
 
+	if (j->activate && create_activate(op)) {
+		pthread_mutex_lock(&d->lock);
+		sb->state = SB_RUNNING;
+		sb->last_used = daemon_now_ms();
+		pthread_mutex_unlock(&d->lock);
+		log_info("sandbox %s created (%s, template %s, from the pool)", sb->name,
+			 sb->ops->name, sb->template_name);
+		create_finish_ok(op, true, j->old_name);
+		goto out;
+	}
 	code = template_resolve(d, sb->template_name, &t, msg, sizeof(msg));
-	if (code == 0 && sandbox_start_instance(d, sb->backend_name, j->isolation, t.rootfs,
-						&j->lim, &ops, &bsb, msg, sizeof(msg)) < 0)
+	if (code == 0 && sandbox_start_instance(d, sb->backend_name, &t, j->isolation, &j->lim,
+						false, &ops, &bsb, &paused, msg, sizeof(msg)) < 0)
 		code = API_BACKEND;
 	pthread_mutex_lock(&d->lock);
 	if (code == 0 && (op->cancelled || d->stopping)) {
@@ -169,6 +228,8 @@ static void *create_main(void *arg)
 			metrics_count(d->metrics, "agentvm_sandbox_failures_total", NULL, 1);
 		op_error(op, code, NULL, "%s", msg);
 		sandbox_destroy(d, sb, "failed", NULL);
+		if (j->old_name[0])
+			state_sandbox_delete(d->st, j->old_name);
 		goto out;
 	}
 	sb->ops = ops;
@@ -179,7 +240,7 @@ static void *create_main(void *arg)
 	sandbox_watch_locked(d, sb);
 	pthread_mutex_unlock(&d->lock);
 	log_info("sandbox %s created (%s, template %s)", sb->name, ops->name, sb->template_name);
-	create_finish_ok(op, false, NULL);
+	create_finish_ok(op, false, j->old_name);
 out:
 	free(j);
 	op_finish(op);
@@ -333,7 +394,9 @@ static void method_create(struct op *op)
 		snprintf(sb->template_name, sizeof(sb->template_name), "%s", tname);
 		sb->limits = lim;
 		sb->template_gen = t.created_ms;
+		sb->test_guest = !strcmp(t.guest, "test");
 	}
+	bool activate = pooled && sb->paused;
 	sb->owner_uid = op->c->uid;
 	sb->ttl_ms = ttl;
 	sb->idle_ttl_ms = idle;
@@ -341,15 +404,16 @@ static void method_create(struct op *op)
 	sb->created_ms = daemon_wall_ms();
 	sb->last_used = daemon_now_ms();
 	op->sb = sb; /* the ref from the pool or the list */
-	if (pooled)
+	if (pooled && !activate)
 		sb->state = SB_RUNNING;
 	pthread_mutex_unlock(&d->lock);
 
-	if (pooled) {
+	if (pooled && !activate) {
 		create_finish_ok(op, true, old_name);
 		goto done;
 	}
-	sandbox_store(d, sb);
+	if (!pooled)
+		sandbox_store(d, sb);
 	struct create_job *j = calloc(1, sizeof(*j));
 	if (!j) {
 		op_error(op, API_INTERNAL, NULL, "out of memory");
@@ -358,6 +422,9 @@ static void method_create(struct op *op)
 	j->op = op;
 	snprintf(j->isolation, sizeof(j->isolation), "%s", iso ? iso : t.isolation);
 	j->lim = lim;
+	j->activate = activate;
+	if (pooled)
+		snprintf(j->old_name, sizeof(j->old_name), "%s", old_name);
 	if (daemon_spawn(d, create_main, j) < 0) {
 		free(j);
 		op_error(op, API_BUSY, NULL, "cannot start a thread for the request; try again");
@@ -369,6 +436,8 @@ fail_reserved:
 	sb->state = SB_DESTROYING;
 	pthread_mutex_unlock(&d->lock);
 	sandbox_destroy(d, sb, "failed", NULL);
+	if (pooled)
+		state_sandbox_delete(d->st, old_name);
 done:
 	op_finish(op);
 }
@@ -412,39 +481,72 @@ done:
 	op_finish(op);
 }
 
+/* Put sb's own instance back to its snapshot in place (a microVM's
+ * vm.reset) and check that it answers; false if it cannot. */
+static bool reset_in_place(struct daemon *d, struct sandbox *sb, struct backend_sandbox *bsb)
+{
+	char e[300];
+	int r;
+
+	(void)d;
+	r = backend_sandbox_reset(bsb);
+	if (r == -ENOTSUP)
+		return false;
+	if (r == 0)
+		r = sandbox_ready(bsb, sb->test_guest, e, sizeof(e));
+	else
+		snprintf(e, sizeof(e), "%s", strerror(-r));
+	if (r < 0)
+		log_warn("sandbox %s: reset in place failed (%s); replacing its instance", sb->name,
+			 e);
+	return r == 0;
+}
+
 static void *reset_main(void *arg)
 {
 	struct op *op = arg;
 	struct daemon *d = op->d;
-	struct sandbox *sb = op->sb, *p;
+	struct sandbox *sb = op->sb, *p = NULL;
 	struct backend_sandbox *old, *bsb = NULL;
 	const struct backend_ops *ops = NULL;
 	struct state_template t;
 	char msg[600], bname[BACKEND_NAME_MAX + 1], pool_name[BACKEND_NAME_MAX + 1] = "";
+	bool in_place = false, paused = false;
+	const char *how;
 	int code = 0;
 
 	pthread_mutex_lock(&d->lock);
 	ops_cancel_locked(d, NULL, sb, "the sandbox is being reset");
 	while (sb->busy > 0)
 		pthread_cond_wait(&d->cond, &d->lock);
-	sandbox_unwatch_locked(d, sb);
 	old = sb->bsb;
+	pthread_mutex_unlock(&d->lock);
+	if (old && reset_in_place(d, sb, old)) {
+		in_place = true;
+		old = NULL;
+		goto done;
+	}
+	pthread_mutex_lock(&d->lock);
+	sandbox_unwatch_locked(d, sb);
 	sb->bsb = NULL;
 	p = pool_take_locked(d, sb->template_name, &sb->limits);
 	if (p) {
 		snprintf(pool_name, sizeof(pool_name), "%s", p->name);
+		paused = p->paused;
 		struct backend_sandbox *none = sandbox_absorb_locked(d, sb, p);
 		(void)none; /* sb->bsb was taken above */
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (p) {
 		state_sandbox_delete(d->st, pool_name);
-	} else {
+		if (paused && !create_activate(op))
+			p = NULL; /* start one below */
+	}
+	if (!p) {
 		code = template_resolve(d, sb->template_name, &t, msg, sizeof(msg));
 		sandbox_fresh_name("sb", bname, sizeof(bname));
-		if (code == 0 &&
-		    sandbox_start_instance(d, bname, t.isolation, t.rootfs, &sb->limits, &ops, &bsb,
-					   msg, sizeof(msg)) < 0)
+		if (code == 0 && sandbox_start_instance(d, bname, &t, NULL, &sb->limits, false,
+							&ops, &bsb, &paused, msg, sizeof(msg)) < 0)
 			code = API_BACKEND;
 		pthread_mutex_lock(&d->lock);
 		if (code == 0) {
@@ -455,6 +557,8 @@ static void *reset_main(void *arg)
 		}
 		pthread_mutex_unlock(&d->lock);
 	}
+done:
+	how = in_place ? "in_place" : p ? "pool" : "new";
 	double secs = (daemon_now_ns() - op->start_ns) / 1e9;
 	pthread_mutex_lock(&d->lock);
 	if (code == 0) {
@@ -471,16 +575,18 @@ static void *reset_main(void *arg)
 	sandbox_store(d, sb);
 	struct json_object *ex = json_object_new_object();
 	json_object_object_add(ex, "pooled", json_object_new_boolean(p != NULL));
+	json_object_object_add(ex, "how", json_object_new_string(how));
 	json_object_object_add(ex, "duration_ms", json_object_new_double(secs * 1000));
 	json_object_object_add(ex, "ok", json_object_new_boolean(code == 0));
 	op_audit(op, "reset", ex);
 	if (code == 0) {
-		metrics_count(d->metrics, "agentvm_resets_total", NULL, 1);
+		metrics_count(d->metrics, "agentvm_resets_total", how, 1);
 		metrics_observe(d->metrics, "agentvm_sandbox_reset_seconds", NULL, secs);
 		state_counter_add(d->st, "resets_total", 1);
 		struct json_object *res = json_object_new_object();
 		json_object_object_add(res, "name", json_object_new_string(sb->name));
 		json_object_object_add(res, "pooled", json_object_new_boolean(p != NULL));
+		json_object_object_add(res, "how", json_object_new_string(how));
 		json_object_object_add(res, "reset_ms", json_object_new_double(secs * 1000));
 		op_reply(op, res);
 	} else {
@@ -828,6 +934,7 @@ static void method_template_delete(struct op *op)
 		struct json_object *ex = json_object_new_object();
 		json_object_object_add(ex, "template", json_object_new_string(name));
 		op_audit(op, "template.delete", ex);
+		template_forget_snapshots(op->d, name);
 		pool_kick(op->d);
 		op_reply(op, NULL);
 	}
@@ -866,20 +973,20 @@ void daemon_dispatch(struct daemon *d, struct client *c, struct json_object *roo
 	if (!strcmp(name, "sandbox.create")) {
 		method_create(op);
 	} else if (!strcmp(name, "sandbox.exec")) {
-		if (op_take_sandbox(op, true) == 0)
+		if (op_take_agent(op) == 0)
 			op_spawn(op, daemon_exec_main);
 		else
 			op_finish(op);
 	} else if (!strcmp(name, "sandbox.read_file") || !strcmp(name, "sandbox.write_file") ||
 		   !strcmp(name, "sandbox.list") || !strcmp(name, "sandbox.stat")) {
-		if (op_take_sandbox(op, true) == 0)
+		if (op_take_agent(op) == 0)
 			op_spawn(op, daemon_fs_main);
 		else
 			op_finish(op);
 	} else if (!strcmp(name, "sandbox.reset")) {
 		method_reset(op);
 	} else if (!strcmp(name, "sandbox.snapshot")) {
-		if (op_take_sandbox(op, true) == 0)
+		if (op_take_agent(op) == 0)
 			op_spawn(op, snapshot_main);
 		else
 			op_finish(op);

@@ -162,7 +162,8 @@ static void pool_fill_one(struct daemon *d, const struct state_template *tin)
 	sandbox_store(d, sb);
 
 	int64_t t0 = daemon_now_ns();
-	r = sandbox_start_instance(d, name, t.isolation, t.rootfs, &lim, &ops, &bsb, msg,
+	bool paused = false;
+	r = sandbox_start_instance(d, name, &t, NULL, &lim, true, &ops, &bsb, &paused, msg,
 				   sizeof(msg));
 	pthread_mutex_lock(&d->lock);
 	if (r < 0) {
@@ -179,12 +180,15 @@ static void pool_fill_one(struct daemon *d, const struct state_template *tin)
 	sb->ops = ops;
 	sb->bsb = bsb;
 	sb->pid = backend_sandbox_pid(bsb);
+	sb->paused = paused;
+	sb->test_guest = !strcmp(t.guest, "test");
 	sb->state = SB_POOLED;
 	sandbox_watch_locked(d, sb);
 	pool_update_gauge_locked(d);
 	pthread_mutex_unlock(&d->lock);
 	sandbox_store(d, sb);
-	log_debug("pool %s: %s ready in %.1f ms", t.name, name, (daemon_now_ns() - t0) / 1e6);
+	log_debug("pool %s: %s %s in %.1f ms", t.name, name, paused ? "restored, paused" : "ready",
+		  (daemon_now_ns() - t0) / 1e6);
 	pthread_mutex_lock(&d->lock);
 	sandbox_unref_locked(d, sb);
 	pthread_mutex_unlock(&d->lock);

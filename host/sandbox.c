@@ -12,12 +12,14 @@
 #include "host/state.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,29 +209,127 @@ void sandbox_unwatch_locked(struct daemon *d, struct sandbox *sb)
 	sb->exit_fd = -1;
 }
 
-int sandbox_start_instance(struct daemon *d, const char *backend_name, const char *isolation,
-			   const char *rootfs, const struct backend_limits *lim,
-			   const struct backend_ops **ops, struct backend_sandbox **bsb, char *err,
-			   size_t errlen)
+void sandbox_snapshot_dir(struct daemon *d, const char *template_name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/snapshots/%s", d->state_dir, template_name);
+}
+
+/* A test guest's stand-in for hello: the synthetic vsock guest's op 1
+ * (tests/guests/vsock.c) echoes what follows its 16-byte command until we
+ * shut down our side. */
+static int sandbox_echo_check(int fd, char *err, size_t errlen)
+{
+	static const char probe[] = "agentvm!";
+	unsigned char out[16 + sizeof(probe) - 1] = { 1 };
+	char back[sizeof(probe)];
+	size_t got = 0;
+	int64_t deadline = daemon_now_ms() + DAEMON_HELLO_MS;
+
+	memcpy(out + 16, probe, sizeof(probe) - 1);
+	if (send(fd, out, sizeof(out), MSG_NOSIGNAL) != (ssize_t)sizeof(out) ||
+	    shutdown(fd, SHUT_WR) < 0) {
+		snprintf(err, errlen, "echo: %s", strerror(errno));
+		return -errno;
+	}
+	while (got < sizeof(probe) - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - daemon_now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+			snprintf(err, errlen, "the test guest did not echo in time");
+			return -ETIMEDOUT;
+		}
+		n = recv(fd, back + got, sizeof(probe) - 1 - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "the test guest closed the echo after %zu bytes",
+				 got);
+			return -ECONNRESET;
+		}
+		got += (size_t)n;
+	}
+	if (memcmp(back, probe, sizeof(probe) - 1) != 0) {
+		snprintf(err, errlen, "the test guest echoed other bytes");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int sandbox_ready(struct backend_sandbox *bsb, bool test_guest, char *err, size_t errlen)
 {
 	struct agent_client *ac = NULL;
-	char why[512], e[300];
 	int fd, r;
 
+	err[0] = '\0';
+	r = backend_sandbox_connect(bsb, &fd);
+	if (r < 0) {
+		snprintf(err, errlen, "%s", strerror(-r));
+		return r;
+	}
+	if (test_guest) {
+		r = sandbox_echo_check(fd, err, errlen);
+		close(fd);
+		return r;
+	}
+	r = agent_client_new(fd, &ac);
+	if (r == 0)
+		r = agent_client_hello(ac, DAEMON_HELLO_MS, NULL, err, errlen);
+	agent_client_free(ac);
+	if (r < 0 && r != -EREMOTEIO && r != -EPROTONOSUPPORT)
+		snprintf(err, errlen, "%s", strerror(-r));
+	return r;
+}
+
+int sandbox_activate(struct backend_sandbox *bsb, bool test_guest, char *err, size_t errlen)
+{
+	int r = backend_sandbox_resume(bsb);
+
+	if (r < 0) {
+		snprintf(err, errlen, "cannot resume it: %s", strerror(-r));
+		return r;
+	}
+	return sandbox_ready(bsb, test_guest, err, errlen);
+}
+
+int sandbox_start_instance(struct daemon *d, const char *backend_name,
+			   const struct state_template *t, const char *isolation,
+			   const struct backend_limits *lim, bool pool_spare,
+			   const struct backend_ops **ops, struct backend_sandbox **bsb,
+			   bool *paused, char *err, size_t errlen)
+{
+	char why[512], e[300], snapdir[600];
+	bool test_guest = !strcmp(t->guest, "test");
+	int r;
+
 	*bsb = NULL;
-	r = controller_choose_backend(isolation && *isolation ? isolation : "auto", ops, why,
-				      sizeof(why));
+	*paused = false;
+	if (!isolation || !*isolation)
+		isolation = t->isolation;
+	r = controller_choose_backend(*isolation ? isolation : "auto", ops, why, sizeof(why));
 	if (r < 0) {
 		snprintf(err, errlen, "unknown isolation '%s'", isolation);
 		return r;
 	}
+	if (test_guest && strcmp((*ops)->name, "microvm") != 0) {
+		snprintf(err, errlen, "template %s has a test guest, which only a microvm runs",
+			 t->name);
+		return -ENOTSUP;
+	}
+	sandbox_snapshot_dir(d, t->name, snapdir, sizeof(snapdir));
 	struct backend_config cfg = {
 		.name = backend_name,
-		.rootfs = rootfs,
+		.rootfs = t->rootfs,
 		.agent_path = d->agent_path[0] ? d->agent_path : NULL,
 		.limits = *lim,
 		.log_fd = -1,
 		.detached = 1,
+		.kernel = t->kernel[0] ? t->kernel : NULL,
+		.cmdline = t->cmdline[0] ? t->cmdline : NULL,
+		.test_guest = test_guest,
+		.snapshot_dir = snapdir,
+		.paused = pool_spare,
 	};
 	r = backend_sandbox_new(*ops, &cfg, bsb);
 	if (r < 0) {
@@ -240,21 +340,25 @@ int sandbox_start_instance(struct daemon *d, const char *backend_name, const cha
 		*bsb = NULL;
 		return r;
 	}
-	r = backend_sandbox_connect(*bsb, &fd);
-	if (r == 0)
-		r = agent_client_new(fd, &ac);
-	if (r == 0)
-		r = agent_client_hello(ac, DAEMON_HELLO_MS, NULL, e, sizeof(e));
-	agent_client_free(ac);
+	if (pool_spare && backend_sandbox_origin(*bsb) == BACKEND_RESTORED) {
+		*paused = true;
+		return 0;
+	}
+	r = sandbox_ready(*bsb, test_guest, e, sizeof(e));
 	if (r < 0) {
-		snprintf(err, errlen, "sandbox %s: its agent did not answer hello: %s",
-			 backend_name, r == -EREMOTEIO || r == -EPROTONOSUPPORT ? e : strerror(-r));
+		snprintf(err, errlen, "sandbox %s: its %s: %s", backend_name,
+			 test_guest ? "test guest did not answer" : "agent did not answer hello",
+			 e);
 		log_err("%s", err);
 		backend_sandbox_log_tail(*bsb, 10);
 		backend_sandbox_free(*bsb);
 		*bsb = NULL;
 		return r;
 	}
+	/* The agent has answered and nobody has used the sandbox yet: the
+	 * moment every later sandbox of this boot starts from. */
+	if (backend_sandbox_origin(*bsb) == BACKEND_BOOTED)
+		backend_sandbox_golden(*bsb);
 	return 0;
 }
 
@@ -487,6 +591,18 @@ struct json_object *sandbox_describe_locked(struct daemon *d, struct sandbox *sb
 		json_object_object_add(o, "metadata", json_tokener_parse(sb->metadata));
 	if (sb->error[0])
 		json_object_object_add(o, "error", json_object_new_string(sb->error));
+	json_object_object_add(o, "guest",
+			       json_object_new_string(sb->test_guest ? "test" : "agent"));
+	if (sb->bsb) {
+		const char *gs = backend_sandbox_guest_socket(sb->bsb);
+		json_object_object_add(
+			o, "origin",
+			json_object_new_string(backend_sandbox_origin(sb->bsb) == BACKEND_RESTORED
+						       ? "snapshot"
+						       : "boot"));
+		if (gs)
+			json_object_object_add(o, "guest_socket", json_object_new_string(gs));
+	}
 	if (stats && sb->bsb) {
 		struct cgroup_stats cs;
 		struct json_object *s = json_object_new_object();

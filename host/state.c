@@ -21,7 +21,8 @@ static const char state_schema[] =
 	" name TEXT PRIMARY KEY, image TEXT NOT NULL, rootfs TEXT NOT NULL DEFAULT '',"
 	" kernel TEXT NOT NULL DEFAULT '', isolation TEXT NOT NULL,"
 	" mem_bytes INTEGER NOT NULL, cpu_millis INTEGER NOT NULL, pids_max INTEGER NOT NULL,"
-	" disk_bytes INTEGER NOT NULL, pool_size INTEGER NOT NULL, created_ms INTEGER NOT NULL);"
+	" disk_bytes INTEGER NOT NULL, pool_size INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
+	" cmdline TEXT NOT NULL DEFAULT '', guest TEXT NOT NULL DEFAULT 'agent');"
 	"CREATE TABLE IF NOT EXISTS sandboxes("
 	" name TEXT PRIMARY KEY, backend_name TEXT NOT NULL UNIQUE, template TEXT NOT NULL,"
 	" backend TEXT NOT NULL, state TEXT NOT NULL, pid INTEGER NOT NULL, owner_uid INTEGER "
@@ -95,7 +96,15 @@ int state_open(const char *dir, struct state **out)
 		r = -EPROTONOSUPPORT;
 		goto fail;
 	}
-	r = state_exec(st, "INSERT OR REPLACE INTO meta(key, value) VALUES('schema', 1)");
+	/* Schema 1 had no templates.cmdline and templates.guest. */
+	if (ver == 1)
+		r = state_exec(st,
+			       "ALTER TABLE templates ADD COLUMN cmdline TEXT NOT NULL DEFAULT '';"
+			       "ALTER TABLE templates ADD COLUMN guest TEXT NOT NULL DEFAULT "
+			       "'agent';");
+	if (r < 0)
+		goto fail;
+	r = state_exec(st, "INSERT OR REPLACE INTO meta(key, value) VALUES('schema', 2)");
 	if (r < 0)
 		goto fail;
 	*out = st;
@@ -129,7 +138,7 @@ int state_template_put(struct state *st, const struct state_template *t)
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT OR REPLACE INTO templates(name, image, rootfs, kernel, "
 			       "isolation, mem_bytes, cpu_millis, pids_max, disk_bytes, pool_size, "
-			       "created_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+			       "created_ms, cmdline, guest) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, &q, NULL) != SQLITE_OK) {
 		r = state_err(st, "template put");
 		goto out;
@@ -145,6 +154,8 @@ int state_template_put(struct state *st, const struct state_template *t)
 	sqlite3_bind_int64(q, 9, (sqlite3_int64)t->limits.disk_bytes);
 	sqlite3_bind_int(q, 10, t->pool_size);
 	sqlite3_bind_int64(q, 11, t->created_ms);
+	sqlite3_bind_text(q, 12, t->cmdline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 13, t->guest[0] ? t->guest : "agent", -1, SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE)
 		r = state_err(st, "template put");
 	sqlite3_finalize(q);
@@ -167,11 +178,13 @@ static void state_template_row(sqlite3_stmt *q, struct state_template *t)
 	t->limits.disk_bytes = (uint64_t)sqlite3_column_int64(q, 8);
 	t->pool_size = sqlite3_column_int(q, 9);
 	t->created_ms = sqlite3_column_int64(q, 10);
+	state_copy(t->cmdline, sizeof(t->cmdline), sqlite3_column_text(q, 11));
+	state_copy(t->guest, sizeof(t->guest), sqlite3_column_text(q, 12));
 }
 
 #define STATE_TEMPLATE_COLS                                                                     \
 	"name, image, rootfs, kernel, isolation, mem_bytes, cpu_millis, pids_max, disk_bytes, " \
-	"pool_size, created_ms"
+	"pool_size, created_ms, cmdline, guest"
 
 int state_template_get(struct state *st, const char *name, struct state_template *out)
 {

@@ -14,14 +14,16 @@ struct state;
 
 #define STATE_NAME_MAX	 64
 #define STATE_PATH_MAX	 1024
-#define STATE_SCHEMA_VER 1
+#define STATE_SCHEMA_VER 2
 
 struct state_template {
 	char name[STATE_NAME_MAX];
-	char image[STATE_PATH_MAX];  /* an image name ("minimal") or a root directory */
-	char rootfs[STATE_PATH_MAX]; /* where the image was found; "" until resolved */
-	char kernel[STATE_PATH_MAX]; /* the guest kernel (microvm); "" for the default */
-	char isolation[16];	     /* "auto", "container" or "microvm" */
+	char image[STATE_PATH_MAX];   /* an image name ("minimal") or a root directory */
+	char rootfs[STATE_PATH_MAX];  /* where the image was found; "" until resolved */
+	char kernel[STATE_PATH_MAX];  /* the guest kernel (microvm); "" for the default */
+	char cmdline[STATE_PATH_MAX]; /* added to the kernel command line (microvm) */
+	char guest[16];		      /* "agent", or "test" (a synthetic guest, no agent) */
+	char isolation[16];	      /* "auto", "container" or "microvm" */
 	struct backend_limits limits;
 	int pool_size; /* ready sandboxes kept warm */
 	int64_t created_ms;

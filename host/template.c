@@ -7,14 +7,17 @@
 #include "host/cli/cli.h"
 #include "host/controller.h"
 #include "host/daemon_internal.h"
+#include "host/microvm_api.h"
 #include "host/pool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void template_find_agent(struct daemon *d)
 {
@@ -111,6 +114,10 @@ static struct json_object *template_json(const struct state_template *t)
 	json_object_object_add(o, "rootfs", json_object_new_string(t->rootfs));
 	if (t->kernel[0])
 		json_object_object_add(o, "kernel", json_object_new_string(t->kernel));
+	if (t->cmdline[0])
+		json_object_object_add(o, "cmdline", json_object_new_string(t->cmdline));
+	json_object_object_add(o, "guest",
+			       json_object_new_string(t->guest[0] ? t->guest : "agent"));
 	json_object_object_add(o, "isolation", json_object_new_string(t->isolation));
 	json_object_object_add(l, "mem_bytes", json_object_new_int64((int64_t)t->limits.mem_bytes));
 	json_object_object_add(l, "cpus", json_object_new_double(t->limits.cpu_millis / 1000.0));
@@ -146,6 +153,26 @@ struct json_object *template_list_json(struct daemon *d)
 	return arr;
 }
 
+void template_forget_snapshots(struct daemon *d, const char *name)
+{
+	char dir[700], path[1000];
+	struct dirent *e;
+	DIR *dp;
+
+	sandbox_snapshot_dir(d, name, dir, sizeof(dir));
+	dp = opendir(dir);
+	if (!dp)
+		return;
+	while ((e = readdir(dp))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		microvm_golden_discard(path);
+	}
+	closedir(dp);
+	rmdir(dir);
+}
+
 /* Limits from a checked "limits" param over base. */
 static void template_apply_limits(struct json_object *lim, struct backend_limits *base)
 {
@@ -177,9 +204,35 @@ void *template_build_main(void *arg)
 		 api_get_str(op->params, "image", exists ? old.image : d->cfg.default_image));
 	snprintf(t.kernel, sizeof(t.kernel), "%s",
 		 api_get_str(op->params, "kernel", exists ? old.kernel : ""));
+	snprintf(t.cmdline, sizeof(t.cmdline), "%s",
+		 api_get_str(op->params, "cmdline", exists ? old.cmdline : ""));
+	snprintf(t.guest, sizeof(t.guest), "%s",
+		 api_get_str(op->params, "guest", exists && old.guest[0] ? old.guest : "agent"));
 	snprintf(t.isolation, sizeof(t.isolation), "%s",
 		 api_get_str(op->params, "isolation",
 			     exists ? old.isolation : d->cfg.default_isolation));
+	bool test_guest = !strcmp(t.guest, "test");
+	if (!test_guest && strcmp(t.guest, "agent") != 0) {
+		op_error(op, API_INVALID_PARAMS, NULL,
+			 "template %s: guest must be \"agent\" or \"test\" (a synthetic test "
+			 "guest answering an echo on vsock port 1024 instead of an agent)",
+			 t.name);
+		goto out;
+	}
+	for (const char *c = t.cmdline; *c; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			op_error(op, API_INVALID_PARAMS, NULL,
+				 "template %s: cmdline must not hold control characters", t.name);
+			goto out;
+		}
+	}
+	if (test_guest && (strcmp(t.isolation, "microvm") != 0 || !t.kernel[0])) {
+		op_error(op, API_INVALID_PARAMS, NULL,
+			 "template %s: a test guest needs isolation \"microvm\" and its kernel "
+			 "(e.g. the vsock guest of tests/guests)",
+			 t.name);
+		goto out;
+	}
 	if (exists)
 		t.limits = old.limits;
 	template_apply_limits(api_get(op->params, "limits"), &t.limits);
@@ -197,6 +250,10 @@ void *template_build_main(void *arg)
 	r = controller_choose_backend(t.isolation, &ops, why, sizeof(why));
 	if (r == 0)
 		r = ops->probe(why, sizeof(why));
+	/* -ENOTSUP: KVM works but cannot run guest user space, which a
+	 * synthetic test guest does not need. */
+	if (r == -ENOTSUP && test_guest)
+		r = 0;
 	if (r < 0) {
 		op_error(op, API_NOT_SUPPORTED, NULL,
 			 "template %s: %s isolation is not possible "
@@ -223,6 +280,9 @@ void *template_build_main(void *arg)
 	json_object_object_add(ex, "isolation", json_object_new_string(t.isolation));
 	json_object_object_add(ex, "pool", json_object_new_int(t.pool_size));
 	op_audit(op, "template.build", ex);
+	/* A new generation: the golden snapshots of the old one go (running
+	 * sandboxes keep their mappings; pooled ones are replaced). */
+	template_forget_snapshots(d, t.name);
 	pool_kick(d);
 	op_reply(op, template_json(&t));
 out:

@@ -24,6 +24,8 @@ int template_resolve(struct daemon *d, const char *name, struct state_template *
 void template_limits(struct daemon *d, const struct state_template *t, struct backend_limits *out);
 /* The template.build request (an op) on its own thread. */
 void *template_build_main(void *op);
+/* Remove template name's golden snapshots (host/microvm_api.h). */
+void template_forget_snapshots(struct daemon *d, const char *name);
 /* The template.list result. */
 struct json_object *template_list_json(struct daemon *d);
 
