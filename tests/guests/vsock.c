@@ -10,6 +10,12 @@
  *                                    u64 received, u64 first bad offset
  *                                    (~0 if none), shut down;
  *                       op 3 source: send `bytes` pattern bytes of seed,
+ *                                    shut down;
+ *                       op 4 count:  reply u64 host connections finished
+ *                                    before this one, u64 boot nonce (the
+ *                                    TSC when the guest started: it changes
+ *                                    with every boot, and a VM reset to a
+ *                                    snapshot brings the snapshot's back),
  *                                    shut down.
  *   vsock.accept=N    exit once N host connections have finished (default
  *                     0: serve until killed).
@@ -20,6 +26,12 @@
  *   vsock.refused=P   first connect to host port P, where nothing listens,
  *                     and expect a reset.
  *   vsock.timeout=MS  give up after MS milliseconds (default 25000; 0: never).
+ *   vsock.idle=irq    when a pass over the device and the connections finds
+ *                     nothing to do, sleep (hlt) until the device interrupts
+ *                     (or the LAPIC timer, for vsock.timeout): an idle guest
+ *                     costs its host no CPU. The default; falls back to poll
+ *                     when there is no xAPIC or I/O APIC pin.
+ *   vsock.idle=poll   spin at CPL3 instead (lowest latency, one host core).
  * Prints one line per connection and a final "vsock: done ..." line.
  *   exit 0: everything checked out; 1: a failure (printed); 2: no device. */
 #include "gpattern.h"
@@ -29,6 +41,7 @@
 #define VS_OP_ECHO   1
 #define VS_OP_SINK   2
 #define VS_OP_SOURCE 3
+#define VS_OP_COUNT  4
 #define VS_CMD_SIZE  16
 #define VS_CHUNK     65536
 
@@ -52,6 +65,7 @@ static struct vs_app apps[GVSOCK_MAX_CONNS];
 static uint8_t vs_buf[VS_CHUNK];
 static unsigned int vs_failures, vs_host_done, vs_guest_done, vs_refused_done;
 static uint64_t vs_rx_total, vs_tx_total;
+static uint64_t vs_boot_nonce;
 
 static const char *vs_op_name(uint32_t op)
 {
@@ -62,6 +76,8 @@ static const char *vs_op_name(uint32_t op)
 		return "sink";
 	case VS_OP_SOURCE:
 		return "source";
+	case VS_OP_COUNT:
+		return "count";
 	default:
 		return "?";
 	}
@@ -118,7 +134,7 @@ static void vs_step_host(struct vs_app *a)
 		memcpy(&a->op, a->cmd, 4);
 		memcpy(&a->seed, a->cmd + 4, 4);
 		memcpy(&a->bytes, a->cmd + 8, 8);
-		if (a->op < VS_OP_ECHO || a->op > VS_OP_SOURCE) {
+		if (a->op < VS_OP_ECHO || a->op > VS_OP_COUNT) {
 			vs_fail(a, "unknown command");
 			return;
 		}
@@ -169,6 +185,20 @@ static void vs_step_host(struct vs_app *a)
 		if (!a->shut && a->sent == a->bytes && c->state == GVSOCK_ESTABLISHED) {
 			gvsock_shutdown(c, GVSOCK_SHUTDOWN_SEND);
 			a->shut = true;
+		}
+		break;
+	case VS_OP_COUNT:
+		while (gvsock_recv(c, vs_buf, VS_CHUNK))
+			;
+		if (!a->replied && gvsock_send_space(c) >= 16) {
+			uint64_t done = vs_host_done;
+			uint8_t reply[16];
+
+			memcpy(reply, &done, 8);
+			memcpy(reply + 8, &vs_boot_nonce, 8);
+			gvsock_send(c, reply, sizeof(reply));
+			gvsock_shutdown(c, GVSOCK_SHUTDOWN_SEND | GVSOCK_SHUTDOWN_RCV);
+			a->replied = a->shut = true;
 		}
 		break;
 	}
@@ -255,9 +285,34 @@ static void vs_step_refused(struct vs_app *a)
 static void vs_report(void)
 {
 	rt_printf("vsock: done host_conns=%u guest_conns=%u refused=%u rx=%lu tx=%lu "
-		  "failures=%u bad_packets=%lu\n",
+		  "failures=%u bad_packets=%lu irqs=%lu\n",
 		  vs_host_done, vs_guest_done, vs_refused_done, vs_rx_total, vs_tx_total,
-		  vs_failures, vs.bad_packets);
+		  vs_failures, vs.bad_packets, rt_irq_waits);
+}
+
+/* Set up interrupt-driven idling: 1, or 0 (printed) to poll instead. */
+static int vs_idle_irq_setup(void)
+{
+	char mode[8];
+
+	if (rt_param("vsock.idle", mode, sizeof(mode)) && strcmp(mode, "irq")) {
+		if (strcmp(mode, "poll"))
+			rt_printf("vsock: unknown vsock.idle=%s, polling\n", mode);
+		return 0;
+	}
+	if (!vs.dev.gsi || rt_irq_init() < 0 || rt_irq_route(vs.dev.gsi) < 0) {
+		rt_printf("vsock: no interrupt for slot %u, polling\n", vs.dev.slot);
+		return 0;
+	}
+	return 1;
+}
+
+/* TSC cycles in microseconds (3 GHz assumed if the rate is unknown). */
+static uint64_t vs_tsc_to_us(uint64_t cycles)
+{
+	uint64_t khz = rt_tsc_khz(NULL);
+
+	return cycles / (khz ? khz : 3000000) * 1000;
 }
 
 int guest_main(uint64_t cpu)
@@ -269,13 +324,17 @@ int guest_main(uint64_t cpu)
 	uint64_t bytes = rt_param_u64("vsock.bytes", 1 << 20);
 	uint64_t refused = rt_param_u64("vsock.refused", 0);
 	uint64_t timeout = rt_param_u64("vsock.timeout", 25000);
-	uint64_t start, limit;
+	uint64_t start, limit, timer_due = 0, now;
 	struct gvsock_conn *c;
+	int idle_irq;
 
 	(void)cpu;
+	vs_boot_nonce = rt_rdtsc();
 	if (gvsock_init(&vs) < 0)
 		return 2;
 	rt_printf("vsock: cid=%lu\n", vs.cid);
+	idle_irq = vs_idle_irq_setup();
+	rt_printf("vsock: idle=%s\n", idle_irq ? "irq" : "poll");
 	if (!connect)
 		conns = 0;
 	if (conns > GVSOCK_MAX_CONNS / 2 || listen > 0xffffffffull || connect > 0xffffffffull ||
@@ -300,7 +359,8 @@ int guest_main(uint64_t cpu)
 	start = rt_rdtsc();
 	limit = rt_ms_to_tsc(timeout);
 	for (;;) {
-		gvsock_poll(&vs);
+		unsigned int work = gvsock_poll(&vs);
+
 		while ((c = gvsock_accept(&vs))) {
 			if (!vs_app_new(c, VS_HOST, 0))
 				gvsock_release(c);
@@ -324,7 +384,8 @@ int guest_main(uint64_t cpu)
 			vs_report();
 			return ok ? 0 : 1;
 		}
-		if (timeout && rt_rdtsc() - start > limit) {
+		now = rt_rdtsc();
+		if (timeout && now - start > limit) {
 			rt_printf("vsock: timeout after %lu ms\n", timeout);
 			for (unsigned int i = 0; i < GVSOCK_MAX_CONNS; i++) {
 				struct vs_app *a = &apps[i];
@@ -342,6 +403,19 @@ int guest_main(uint64_t cpu)
 			vs_report();
 			return 1;
 		}
-		rt_pause();
+		if (work || !idle_irq) {
+			rt_pause();
+			continue;
+		}
+		/* Nothing moved: sleep until the device interrupts. With a
+		 * timeout, the LAPIC timer also wakes us by the deadline (it
+		 * runs at most ~4 s at a time: re-armed once it has fired). */
+		if (timeout && now >= timer_due) {
+			uint64_t left = start + limit - now;
+
+			rt_irq_timer(vs_tsc_to_us(left) + 1000);
+			timer_due = now + (left < rt_ms_to_tsc(4000) ? left : rt_ms_to_tsc(4000));
+		}
+		gvsock_wait(&vs);
 	}
 }

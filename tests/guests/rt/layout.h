@@ -28,6 +28,18 @@
  * interrupts cannot be used; exceptions are delivered everywhere.) */
 #define RT_UD_PARK 0x01 /* park this vCPU: hlt forever at CPL0 */
 #define RT_UD_CALL 0x02 /* RAX = fn(RDI) run at CPL0, then resume after the op byte */
+/* A third one has no op byte: the ud2 at rt_wait_ud2 (in rt_wait_irq),
+ * which the #UD entry recognises by its address alone. */
+
+/* Interrupts (rt_irq_*): every source the runtime routes (I/O APIC pins,
+ * the LAPIC timer) uses one vector; the LAPIC's spurious vector just
+ * returns. The xAPIC and the I/O APIC sit at their default addresses,
+ * inside the user-accessible identity map. */
+#define RT_IRQ_VECTOR	   0x40
+#define RT_SPURIOUS_VECTOR 0xff
+#define RT_LAPIC_BASE	   0xfee00000
+#define RT_LAPIC_EOI	   (RT_LAPIC_BASE + 0xb0)
+#define RT_IOAPIC_BASE	   0xfec00000
 
 /* Test-exit codes (written to port 0xf4) the runtime itself uses. */
 #define RT_EXIT_EXCEPTION 0x3e /* unexpected exception: status 16 + 62 = 78 */

@@ -172,6 +172,15 @@ size_t strlen(const char *s)
 	return n;
 }
 
+int strcmp(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return (unsigned char)*a - (unsigned char)*b;
+}
+
 /* ---- boot information ---------------------------------------------------- */
 #define RT_BP_E820_ENTRIES 0x1e8
 #define RT_BP_CMD_LINE_PTR 0x228
@@ -309,6 +318,97 @@ void *rt_alloc(size_t size, size_t align)
 	/* Fresh guest RAM reads as zero, but a rebooted guest's may not. */
 	memset((void *)p, 0, size);
 	return (void *)p;
+}
+
+/* ---- interrupts ---------------------------------------------------------- */
+#define RT_LAPIC_ID	   0x020
+#define RT_LAPIC_VERSION   0x030
+#define RT_LAPIC_TPR	   0x080
+#define RT_LAPIC_SVR	   0x0f0
+#define RT_LAPIC_LVT_TIMER 0x320
+#define RT_LAPIC_LVT_LINT0 0x350
+#define RT_LAPIC_LVT_LINT1 0x360
+#define RT_LAPIC_LVT_ERROR 0x370
+#define RT_LAPIC_TIMER_ICR 0x380
+#define RT_LAPIC_TIMER_DCR 0x3e0
+#define RT_LAPIC_MASKED	   0x10000
+#define RT_LAPIC_SW_ENABLE 0x100
+#define RT_IOAPIC_VERSION  0x01
+#define RT_IOAPIC_REDIR(n) (0x10 + 2 * (n))
+/* The LAPIC timer counts the APIC bus clock, which KVM runs at 1 GHz;
+ * divided by 16: one tick every 16 ns. */
+#define RT_LAPIC_DIV_16	 0x3
+#define RT_LAPIC_TICK_NS 16
+
+uint64_t rt_irq_waits;
+
+static uint32_t rt_lapic_read(uint32_t reg)
+{
+	return *(volatile uint32_t *)(uintptr_t)(RT_LAPIC_BASE + reg);
+}
+
+static void rt_lapic_write(uint32_t reg, uint32_t v)
+{
+	*(volatile uint32_t *)(uintptr_t)(RT_LAPIC_BASE + reg) = v;
+}
+
+static uint32_t rt_ioapic_read(uint32_t reg)
+{
+	*(volatile uint32_t *)(uintptr_t)RT_IOAPIC_BASE = reg;
+	return *(volatile uint32_t *)(uintptr_t)(RT_IOAPIC_BASE + 0x10);
+}
+
+static void rt_ioapic_write(uint32_t reg, uint32_t v)
+{
+	*(volatile uint32_t *)(uintptr_t)RT_IOAPIC_BASE = reg;
+	*(volatile uint32_t *)(uintptr_t)(RT_IOAPIC_BASE + 0x10) = v;
+}
+
+int rt_irq_init(void)
+{
+	uint32_t version = rt_lapic_read(RT_LAPIC_VERSION);
+
+	/* An integrated xAPIC reports 0x1X; nothing there reads all ones. */
+	if ((version & 0xf0) != 0x10)
+		return -1;
+	/* The 8259s share the low GSIs; with LINT0 in ExtINT mode (KVM's
+	 * reset state) they would inject their own vectors. */
+	rt_outb(0x21, 0xff);
+	rt_outb(0xa1, 0xff);
+	rt_lapic_write(RT_LAPIC_LVT_LINT0, RT_LAPIC_MASKED);
+	rt_lapic_write(RT_LAPIC_LVT_LINT1, RT_LAPIC_MASKED);
+	rt_lapic_write(RT_LAPIC_LVT_ERROR, RT_LAPIC_MASKED);
+	rt_lapic_write(RT_LAPIC_LVT_TIMER, RT_LAPIC_MASKED);
+	rt_lapic_write(RT_LAPIC_TPR, 0);
+	rt_lapic_write(RT_LAPIC_SVR, RT_LAPIC_SW_ENABLE | RT_SPURIOUS_VECTOR);
+	return 0;
+}
+
+int rt_irq_route(uint32_t gsi)
+{
+	uint32_t version = rt_ioapic_read(RT_IOAPIC_VERSION), apic_id;
+
+	if (version == 0xffffffff || gsi > ((version >> 16) & 0xff))
+		return -1;
+	apic_id = rt_lapic_read(RT_LAPIC_ID) >> 24;
+	rt_ioapic_write(RT_IOAPIC_REDIR(gsi), RT_LAPIC_MASKED);
+	rt_ioapic_write(RT_IOAPIC_REDIR(gsi) + 1, apic_id << 24);
+	rt_ioapic_write(RT_IOAPIC_REDIR(gsi), RT_IRQ_VECTOR);
+	return 0;
+}
+
+void rt_irq_timer(uint64_t us)
+{
+	uint64_t ticks = us * 1000 / RT_LAPIC_TICK_NS;
+
+	if (us > 4000000)
+		ticks = 4000000000ull / RT_LAPIC_TICK_NS;
+	rt_lapic_write(RT_LAPIC_TIMER_ICR, 0);
+	if (!us)
+		return;
+	rt_lapic_write(RT_LAPIC_TIMER_DCR, RT_LAPIC_DIV_16);
+	rt_lapic_write(RT_LAPIC_LVT_TIMER, RT_IRQ_VECTOR);
+	rt_lapic_write(RT_LAPIC_TIMER_ICR, ticks ? (uint32_t)ticks : 1);
 }
 
 /* ---- time ---------------------------------------------------------------- */

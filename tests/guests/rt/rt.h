@@ -88,6 +88,27 @@ __attribute__((noreturn)) void rt_park(void);
  * fn must live in .ktext (RT_KTEXT). */
 uint64_t rt_cpl0_call(uint64_t (*fn)(uint64_t), uint64_t arg);
 
+/* ---- interrupts (rt.c, start.S; vCPU 0) ----
+ * CPL3 runs with interrupts off; rt_wait_irq() lets them in for one hlt at
+ * CPL0. Every routed source raises RT_IRQ_VECTOR. Check for work, then
+ * wait: an interrupt that came after the check ends the wait at once. */
+/* Software-enable this vCPU's xAPIC (spurious vector RT_SPURIOUS_VECTOR,
+ * LINT0/LINT1/timer/error masked) and mask the 8259 PICs. 0, or -1 if no
+ * xAPIC answers at RT_LAPIC_BASE. */
+int rt_irq_init(void);
+/* Route I/O APIC pin gsi to RT_IRQ_VECTOR on this vCPU (fixed, edge, active
+ * high, unmasked). 0, or -1 if the I/O APIC has no such pin. */
+int rt_irq_route(uint32_t gsi);
+/* Arm the LAPIC timer to raise RT_IRQ_VECTOR once, after about us
+ * microseconds (cut to ~4 s; 0 disarms it). After rt_irq_init. */
+void rt_irq_timer(uint64_t us);
+/* Return once an interrupt has come since the previous call (at once if one
+ * already has): hlt at CPL0 with interrupts on, then EOI. After
+ * rt_irq_init. (start.S) */
+void rt_wait_irq(void);
+/* How many times rt_wait_irq returned. */
+extern uint64_t rt_irq_waits;
+
 /* Serial output on COM1. rt_printf knows %s %c %d %u %x %p and the l/ll
  * length modifiers, nothing else (no widths). */
 void rt_putc(char c);
@@ -124,5 +145,6 @@ void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
 
 #endif

@@ -96,12 +96,21 @@ rt_isr_stubs:
 	vec = 0
 	.rept	RT_NVECTORS
 	.org	rt_isr_stubs + vec * RT_ISR_STRIDE, 0xcc
+	.if	vec == 6
+	jmp	rt_ud_entry			/* #UD: the CPL3 -> CPL0 calls */
+	.elseif	vec == RT_IRQ_VECTOR
+	movb	$1, rt_irq_pending		/* see rt_ud_entry; CPL3 EOIs */
+	iretq
+	.elseif	vec == RT_SPURIOUS_VECTOR
+	iretq					/* spurious: no EOI */
+	.else
 	.if	vec == 8 || (vec >= 10 && vec <= 14) || vec == 17 || vec == 21 || vec == 29 || vec == 30
 	.else
 	pushq	$0				/* no CPU error code: push a zero */
 	.endif
 	pushq	$vec
 	jmp	rt_isr_common
+	.endif
 	vec = vec + 1
 	.endr
 	.org	rt_isr_stubs + RT_NVECTORS * RT_ISR_STRIDE, 0xcc
@@ -146,6 +155,28 @@ rt_isr_common:
 	add	$16, %rsp
 	iretq
 
+/* #UD. The ud2 at rt_wait_ud2 (rt_wait_irq) is served right here, in a
+ * handful of instructions: CPL0 is emulated one instruction at a time on
+ * some hosts. Return at once if an interrupt came since the last wait,
+ * else "sti; hlt" until one does. Interrupts are off from the gate to the
+ * sti (and at CPL3), and sti holds them off until after the hlt, so one
+ * that arrives after the check still ends the hlt: no wake-up is lost.
+ * The RT_IRQ_VECTOR stub only sets rt_irq_pending; rt_wait_irq EOIs at
+ * CPL3. Any other #UD goes to rt_trap like every exception. */
+rt_ud_entry:
+	cmpq	$rt_wait_ud2, (%rsp)
+	jne	2f
+	addq	$2, (%rsp)			/* resume after the ud2 */
+	cmpb	$0, rt_irq_pending
+	jne	1f
+	sti
+	hlt
+1:	movb	$0, rt_irq_pending
+	iretq					/* to CPL3, interrupts off again */
+2:	pushq	$0
+	pushq	$6
+	jmp	rt_isr_common
+
 /* LSTAR when the guest sets none: a SYSCALL that reaches CPL0 is a bug. */
 rt_syscall_default:
 	mov	$RT_EXIT_EXCEPTION, %al
@@ -154,6 +185,9 @@ rt_syscall_default:
 
 /* ---- descriptor tables ---------------------------------------------------- */
 	.section .kdata, "aw"
+/* Set by the RT_IRQ_VECTOR stub, cleared by the wait in rt_ud_entry. */
+rt_irq_pending:
+	.byte	0
 	.balign	16
 rt_gdt:
 	.quad	0
@@ -260,6 +294,19 @@ rt_user_start:
 	call	rt_exit
 1:	call	guest_ap_main
 	call	rt_park
+
+/* void rt_wait_irq(void): the ud2 is the request (see rt_ud_entry); back
+ * here, end the interrupt at the xAPIC (an MMIO write CPL3 may do, cheaper
+ * than at CPL0) and count the wait. */
+	.text
+	.globl	rt_wait_irq
+rt_wait_irq:
+rt_wait_ud2:
+	ud2
+	mov	$RT_LAPIC_EOI, %eax
+	movl	$0, (%rax)
+	incq	rt_irq_waits(%rip)
+	ret
 
 	.bss
 	.balign	4096

@@ -26,7 +26,8 @@ unsigned int gvirtio_scan(struct gvirtio_dev *out, unsigned int max)
 
 	for (unsigned int i = 0; i < GVIRTIO_MAX_SLOTS && n < max; i++) {
 		struct gvirtio_dev d = { .base = GVIRTIO_BASE + (uint64_t)i * GVIRTIO_STRIDE,
-					 .slot = i };
+					 .slot = i,
+					 .gsi = GVIRTIO_GSI_FIRST + i };
 
 		if (gvirtio_read(&d, GVIRTIO_MAGIC_VALUE) != GVIRTIO_MAGIC)
 			break;
@@ -162,8 +163,8 @@ int gvirtq_init(struct gvirtq *q, struct gvirtio_dev *d, uint16_t index, uint16_
 	q->used = (uint8_t *)a;
 	for (uint16_t i = 0; i < num; i++)
 		q->desc[i].next = (uint16_t)(i + 1);
-	/* We poll: no interrupts (they would need CPL0, and kicking a vCPU
-	 * out of the guest costs an exit). */
+	/* We poll: no interrupts until gvirtq_irq (they need CPL0, and
+	 * kicking a vCPU out of the guest costs an exit). */
 	q->avail[0] = GVIRTQ_AVAIL_F_NO_INTERRUPT;
 	q->free_head = 0;
 	q->nfree = num;
@@ -248,6 +249,21 @@ int gvirtq_get(struct gvirtq *q, uint64_t *token, uint32_t *len)
 	q->desc[i].next = q->free_head;
 	q->free_head = (uint16_t)id;
 	return 1;
+}
+
+bool gvirtq_pending(const struct gvirtq *q)
+{
+	return __atomic_load_n((uint16_t *)(q->used + GVIRTQ_USED_IDX), __ATOMIC_ACQUIRE) !=
+	       q->last_used;
+}
+
+void gvirtq_irq(struct gvirtq *q, bool on)
+{
+	__atomic_store_n(&q->avail[0], on ? 0 : GVIRTQ_AVAIL_F_NO_INTERRUPT, __ATOMIC_RELAXED);
+	/* The device stores used->idx, then reads the flags; we store the
+	 * flags, then read used->idx: one of us sees the other. */
+	if (on)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 int gvirtq_wait(struct gvirtq *q, uint64_t *token, uint32_t *len, uint64_t ms)

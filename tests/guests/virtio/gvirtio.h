@@ -1,8 +1,10 @@
 /* A virtio-mmio driver for the synthetic guests (virtio 1.x, split queues),
  * run at CPL3: device discovery by scanning the MMIO slots agentvm-vmm
  * uses, the status handshake, queue set-up with rings in guest memory
- * (rt_alloc), submitting descriptor chains and POLLING the used ring. No
- * interrupts: delivering them needs CPL0, which is slow on some hosts.
+ * (rt_alloc), submitting descriptor chains and POLLING the used ring.
+ * Queues start with interrupts suppressed (delivering one needs CPL0, which
+ * is slow on some hosts); a driver that wants to sleep enables them around
+ * rt_wait_irq() with gvirtq_irq().
  * Guest memory is identity-mapped, so a pointer is a guest-physical address.
  * One vCPU at a time per device. */
 #ifndef AGENTVM_GUESTS_GVIRTIO_H
@@ -13,6 +15,7 @@
 
 #define GVIRTIO_BASE	  0xd0000000ull /* first slot, as agentvm-vmm places devices */
 #define GVIRTIO_STRIDE	  0x1000
+#define GVIRTIO_GSI_FIRST 5 /* slot i interrupts on GSI 5 + i */
 #define GVIRTIO_MAX_SLOTS 32
 /* Where QEMU's microvm machine puts its virtio-mmio transports, scanned
  * when the slots above are empty (the guests under QEMU TCG, tcg.t). */
@@ -67,6 +70,7 @@ struct gvirtio_dev {
 	uint64_t base;
 	unsigned int slot;
 	uint32_t device_id;
+	uint32_t gsi;	   /* its I/O APIC pin; 0 if unknown (QEMU's layout) */
 	uint64_t features; /* negotiated by gvirtio_start */
 };
 
@@ -135,6 +139,12 @@ void gvirtq_kick(struct gvirtq *q);
  * wrote, 0 if there is none yet, -1 if the device returned a head that was
  * not outstanding. */
 int gvirtq_get(struct gvirtq *q, uint64_t *token, uint32_t *len);
+/* Whether a used chain is waiting for gvirtq_get. */
+bool gvirtq_pending(const struct gvirtq *q);
+/* Ask the device for an interrupt when it returns a chain (on), or not
+ * (off, the initial state). Turning it on is ordered before any later
+ * gvirtq_pending, so "on, check, wait" misses nothing. */
+void gvirtq_irq(struct gvirtq *q, bool on);
 /* gvirtq_get, polling up to ms milliseconds. */
 int gvirtq_wait(struct gvirtq *q, uint64_t *token, uint32_t *len, uint64_t ms);
 /* Publish head on the avail ring as it is, with no bookkeeping: for tests

@@ -347,18 +347,22 @@ static void gvsock_transport_reset(struct gvsock *vs)
 	vs->rst_count = 0;
 }
 
-void gvsock_poll(struct gvsock *vs)
+unsigned int gvsock_poll(struct gvsock *vs)
 {
+	unsigned int work = 0;
 	uint64_t tok;
 	uint32_t len;
 	int r;
 
-	while ((r = gvirtq_get(&vs->tx, &tok, &len)) > 0)
+	while ((r = gvirtq_get(&vs->tx, &tok, &len)) > 0) {
+		work++;
 		if (tok < GVSOCK_TX_SLOTS && vs->ntx_free < GVSOCK_TX_SLOTS)
 			vs->tx_free[vs->ntx_free++] = (uint16_t)tok;
+	}
 	if (r < 0)
 		vs->bad_packets++;
 	while ((r = gvirtq_get(&vs->rx, &tok, &len)) > 0) {
+		work++;
 		gvsock_dispatch(vs, vs->rxbufs + (size_t)tok * GVSOCK_RX_STRIDE, len);
 		gvsock_post_rx(vs, (unsigned int)tok);
 	}
@@ -367,6 +371,7 @@ void gvsock_poll(struct gvsock *vs)
 	while (gvirtq_get(&vs->ev, &tok, &len) > 0) {
 		uint32_t id;
 
+		work++;
 		memcpy(&id, gvsock_event_bufs + tok * GVSOCK_EVENT_SIZE, 4);
 		if (len >= 4 && id == GVSOCK_EV_TRANSPORT_RESET)
 			gvsock_transport_reset(vs);
@@ -377,11 +382,50 @@ void gvsock_poll(struct gvsock *vs)
 	if (vs->kick_rx) {
 		vs->kick_rx = false;
 		gvirtq_kick(&vs->rx);
+		work++;
 	}
 	if (vs->kick_tx) {
 		vs->kick_tx = false;
 		gvirtq_kick(&vs->tx);
+		work++;
 	}
+	return work;
+}
+
+/* Whether gvsock_poll would notify the device now: packets queued, or
+ * control packets owed that a free packet buffer could carry. */
+static bool gvsock_owes(const struct gvsock *vs)
+{
+	if (vs->kick_rx || vs->kick_tx)
+		return true;
+	if (!vs->ntx_free)
+		return false;
+	if (vs->rst_count)
+		return true;
+	for (unsigned int i = 0; i < GVSOCK_MAX_CONNS; i++) {
+		const struct gvsock_conn *c = &vs->conns[i];
+
+		if (c->pending && c->state != GVSOCK_FREE && c->state != GVSOCK_CLOSED)
+			return true;
+	}
+	return false;
+}
+
+void gvsock_wait(struct gvsock *vs)
+{
+	/* Sent packets come back soon after each kick: waking for them only
+	 * pays when packet buffers run short. */
+	bool tx = vs->ntx_free < GVSOCK_TX_SLOTS / 2;
+
+	gvirtq_irq(&vs->rx, true);
+	gvirtq_irq(&vs->ev, true);
+	gvirtq_irq(&vs->tx, tx);
+	if (!gvirtq_pending(&vs->rx) && !gvirtq_pending(&vs->ev) &&
+	    !(tx && gvirtq_pending(&vs->tx)) && !gvsock_owes(vs))
+		rt_wait_irq();
+	gvirtq_irq(&vs->rx, false);
+	gvirtq_irq(&vs->ev, false);
+	gvirtq_irq(&vs->tx, false);
 }
 
 /* ---- connections --------------------------------------------------------- */

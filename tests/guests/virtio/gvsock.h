@@ -104,8 +104,15 @@ struct gvsock {
  * buffers and set DRIVER_OK. Returns 0, or -1 (printed). */
 int gvsock_init(struct gvsock *vs);
 /* Do the device's work: take back sent packets, dispatch received ones,
- * repost buffers, send owed control packets, notify the device. */
-void gvsock_poll(struct gvsock *vs);
+ * repost buffers, send owed control packets, notify the device. Returns
+ * how much happened (chains taken back plus notifications); 0: nothing. */
+unsigned int gvsock_poll(struct gvsock *vs);
+/* Sleep until the device may have news: enable its interrupts (rx, events,
+ * and tx when packet buffers run short), and unless a chain is already
+ * back or the stack owes the device a notification, rt_wait_irq(). Call
+ * after a gvsock_poll that returned 0 (and the caller's own work on the
+ * connections); needs rt_irq_init() and rt_irq_route(vs->dev.gsi). */
+void gvsock_wait(struct gvsock *vs);
 
 /* Accept host connections to port (one port; 0 stops). */
 void gvsock_listen(struct gvsock *vs, uint32_t port);
