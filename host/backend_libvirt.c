@@ -23,7 +23,6 @@
 
 #define FLEET_KEEPALIVE_S     5
 #define FLEET_KEEPALIVE_COUNT 3
-#define AGENT_VSOCK_PORT      1024
 
 struct fleet_host {
 	struct libvirt_fleet *f;
@@ -345,6 +344,13 @@ int libvirt_domain_start(struct libvirt_fleet *f, const struct libvirt_domain_co
 	xc.cpu_millis = cfg->cpu_millis;
 	xc.memtune_live = 1;
 	xc.run_as = cfg->run_as;
+	{
+		struct libvirt_sched_host sh;
+
+		if (libvirt_sched_host(f->sched, d->host, &sh) == 0 &&
+		    strcmp(sh.virt_type, "qemu") == 0)
+			xc.virt_type = "qemu";
+	}
 	xc.channel = access("/dev/vhost-vsock", F_OK) == 0 && f->hosts[d->host].local
 			     ? LIBVIRT_XML_VSOCK
 			     : LIBVIRT_XML_SERIAL;
@@ -439,6 +445,11 @@ size_t libvirt_domain_host(const struct libvirt_domain *d)
 const char *libvirt_domain_name(const struct libvirt_domain *d)
 {
 	return d->name;
+}
+
+int libvirt_domain_is_local(const struct libvirt_domain *d)
+{
+	return d->f->hosts[d->host].local;
 }
 
 const char *libvirt_domain_channel(const struct libvirt_domain *d)
@@ -554,7 +565,7 @@ int libvirt_domain_connect(struct libvirt_domain *d, int *fd)
 	if (d->cid) {
 		struct sockaddr_vm sv = { .svm_family = AF_VSOCK,
 					  .svm_cid = d->cid,
-					  .svm_port = AGENT_VSOCK_PORT };
+					  .svm_port = LIBVIRT_AGENT_VSOCK_PORT };
 
 		s = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (s < 0)
@@ -677,6 +688,12 @@ const char *libvirt_domain_channel(const struct libvirt_domain *d)
 	return "";
 }
 
+int libvirt_domain_is_local(const struct libvirt_domain *d)
+{
+	(void)d;
+	return 0;
+}
+
 int libvirt_domain_exit_fd(struct libvirt_domain *d)
 {
 	(void)d;
@@ -714,10 +731,13 @@ int libvirt_domain_connect(struct libvirt_domain *d, int *fd)
 
 int libvirt_cmdline(const char *extra, char *out, size_t len)
 {
+	/* The agent listens on the channel's port (the node devtmpfs makes:
+	 * the guest has no udev) and on vsock, for hosts with vhost-vsock. */
 	int n = snprintf(out, len,
 			 "console=ttyS0 root=/dev/vda ro rootfstype=erofs panic=-1 reboot=k%s%s"
-			 " init=/sbin/init -- --vm --listen serial:/dev/virtio-ports/%s",
-			 extra && *extra ? " " : "", extra ? extra : "", LIBVIRT_XML_CHANNEL);
+			 " init=/sbin/init -- --vm --listen serial:" LIBVIRT_XML_GUEST_PORT
+			 " --listen vsock:%d",
+			 extra && *extra ? " " : "", extra ? extra : "", LIBVIRT_AGENT_VSOCK_PORT);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }

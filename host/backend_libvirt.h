@@ -9,8 +9,16 @@
  * Configuration of the backend's default fleet (backend_libvirt_ops):
  *   AGENTVM_LIBVIRT_HOSTS   host list file; unset: one host,
  *   AGENTVM_LIBVIRT_URI     (default qemu:///system) sized from this machine
- *   AGENTVM_LIBVIRT_KERNEL  the guest kernel (images/kernel/build.sh --dir)
+ *   AGENTVM_LIBVIRT_KERNEL  the guest kernel; default: the bzImage of the pci
+ *                           variant (images/kernel/build-variant.sh pci --dir)
+ *   AGENTVM_LIBVIRT_VIRT_TYPE kvm (default) or qemu (TCG) for the one-host
+ *                           fleet; a host list says it per host ("virt_type")
  *   AGENTVM_LIBVIRT_CMDLINE extra kernel command line
+ *   AGENTVM_LIBVIRT_SAVE_DIR where a sandbox's snapshot is saved on its host,
+ *                           for sandboxes with snapshots (default
+ *                           /var/lib/libvirt/qemu/save)
+ *   AGENTVM_LIBVIRT_CONSOLE_DIR where each domain's serial console is written,
+ *                           as <dir>/agentvm-<name>.console (default: none)
  *   AGENTVM_LIBVIRT_RUN_AS  QEMU's user:group, e.g. +0:+0 where /dev/kvm is
  *                           root's alone (no udev rule giving it to "kvm")
  * QEMU runs as libvirt's user: the kernel and image must be readable by it. */
@@ -25,7 +33,8 @@ struct libvirt_sched;
 struct libvirt_fleet;
 struct libvirt_domain;
 
-#define LIBVIRT_DOMAIN_PREFIX "agentvm-"
+#define LIBVIRT_DOMAIN_PREFIX	 "agentvm-"
+#define LIBVIRT_AGENT_VSOCK_PORT 1024
 
 /* The backend "libvirt" (host/backend_libvirt_ops.c). */
 extern const struct backend_ops backend_libvirt_ops;
@@ -80,6 +89,8 @@ int libvirt_domain_save(struct libvirt_domain *d, const char *path);
 int libvirt_domain_restore(struct libvirt_domain *d, const char *path);
 /* Destroy the domain now (it can be restored later). */
 int libvirt_domain_stop(struct libvirt_domain *d);
+/* Is the domain's host this machine (its sockets and files are ours)? */
+int libvirt_domain_is_local(const struct libvirt_domain *d);
 /* A new stream to the agent: the virtio-serial channel's host socket (one
  * client at a time), or vsock port 1024 of the domain's CID. -EREMOTE for a
  * domain on another machine. */
@@ -93,9 +104,10 @@ const char *libvirt_domain_channel(const struct libvirt_domain *d);
  * reason) in why. */
 int libvirt_probe_uri(const char *uri, char *why, size_t len);
 
-/* The kernel command line for a sandbox booting an image whose /sbin/init is
- * the agent, listening on the virtio-serial port; extra is appended before
- * init's arguments (may be NULL). */
+/* The kernel command line for a sandbox booting an image (root on the
+ * read-only erofs disk) whose /sbin/init is the agent, listening on the
+ * virtio-serial port (LIBVIRT_XML_GUEST_PORT) and on vsock; extra is appended
+ * before init's arguments (may be NULL). */
 int libvirt_cmdline(const char *extra, char *out, size_t len);
 
 #endif

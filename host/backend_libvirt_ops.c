@@ -5,17 +5,33 @@
 
 #include "common/log.h"
 #include "host/backend_libvirt.h"
+#include "host/libexec.h"
 #include "host/libvirt_sched.h"
+#include "host/libvirt_xml.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#define LIBVIRT_DEFAULT_URI "qemu:///system"
+#define LIBVIRT_DEFAULT_URI	 "qemu:///system"
+#define LIBVIRT_DEFAULT_SAVE_DIR "/var/lib/libvirt/qemu/save"
+
+/* One sandbox: its domain, and the save file of its snapshot (golden). */
+struct lv_sandbox {
+	struct libvirt_domain *d;
+	int snapshots; /* the config asked for snapshots (snapshot_dir) */
+	int saved;     /* save holds the snapshot reset goes back to */
+	char save[PATH_MAX];
+	char console[PATH_MAX]; /* the serial console's file, or "" */
+};
 
 static pthread_mutex_t lv_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct libvirt_fleet *lv_fleet;
@@ -31,8 +47,9 @@ static const char *lv_uri(void)
 static int lv_fleet_get(struct libvirt_fleet **out)
 {
 	const char *hosts = getenv("AGENTVM_LIBVIRT_HOSTS");
+	const char *vt = getenv("AGENTVM_LIBVIRT_VIRT_TYPE");
 	struct libvirt_sched *s = NULL;
-	char err[256] = "", json[1024];
+	char err[256] = "", json[1100];
 	int r = 0;
 
 	pthread_mutex_lock(&lv_lock);
@@ -54,9 +71,15 @@ static int lv_fleet_get(struct libvirt_fleet **out)
 			esc[k++] = *p;
 		}
 		esc[k] = '\0';
+		if (vt && *vt && strcmp(vt, "kvm") != 0 && strcmp(vt, "qemu") != 0) {
+			log_err("AGENTVM_LIBVIRT_VIRT_TYPE must be kvm or qemu, not \"%.40s\"", vt);
+			r = -EINVAL;
+			goto out;
+		}
 		snprintf(json, sizeof(json),
-			 "[{\"uri\":\"%s\",\"capacity\":{\"vcpus\":%ld,\"mem\":%llu}}]", esc,
-			 cpus > 0 ? cpus : 1, mem ? mem : 1ull << 30);
+			 "[{\"uri\":\"%s\",\"capacity\":{\"vcpus\":%ld,\"mem\":%llu},"
+			 "\"virt_type\":\"%s\"}]",
+			 esc, cpus > 0 ? cpus : 1, mem ? mem : 1ull << 30, vt && *vt ? vt : "kvm");
 		r = libvirt_sched_parse(json, strlen(json), &s, err, sizeof(err));
 	}
 	if (r < 0) {
@@ -101,21 +124,70 @@ static int lv_disk(const char *rootfs, char *out, size_t len)
 	return access(out, R_OK) == 0 ? 0 : -ENOENT;
 }
 
+/* The pci variant's bzImage (images/kernel/build-variant.sh pci --dir, which
+ * builds nothing): the kernel QEMU's pc machine boots and whose guest sees
+ * the virtio-pci disk and channel. */
+static int lv_default_kernel(char *out, size_t len)
+{
+	char images[PATH_MAX], script[PATH_MAX + 40], dir[PATH_MAX];
+	char *argv[] = { script, "pci", "--dir", NULL };
+	posix_spawn_file_actions_t fa;
+	int p[2], status, r;
+	ssize_t n = 0, got;
+	pid_t pid;
+
+	r = libexec_images_dir(images, sizeof(images));
+	if (r < 0)
+		return r;
+	snprintf(script, sizeof(script), "%s/kernel/build-variant.sh", images);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	r = -posix_spawn(&pid, script, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (r == 0) {
+		while ((size_t)n < sizeof(dir) - 1 &&
+		       (got = read(p[0], dir + n, sizeof(dir) - 1 - (size_t)n)) > 0)
+			n += got;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			r = -ENOENT;
+	}
+	close(p[0]);
+	if (r < 0)
+		return r;
+	dir[n] = '\0';
+	dir[strcspn(dir, "\n")] = '\0';
+	if (dir[0] != '/' || snprintf(out, len, "%s/bzImage", dir) >= (int)len)
+		return -ENOENT;
+	return access(out, R_OK) == 0 ? 0 : -ENOENT;
+}
+
 static int lv_create(const struct backend_config *cfg, void **priv)
 {
 	const char *kernel = getenv("AGENTVM_LIBVIRT_KERNEL");
+	const char *save_dir = getenv("AGENTVM_LIBVIRT_SAVE_DIR");
+	const char *console_dir = getenv("AGENTVM_LIBVIRT_CONSOLE_DIR");
 	struct libvirt_domain_config dc = { 0 };
 	struct libvirt_fleet *f;
-	struct libvirt_domain *d;
-	char disk[4096], cmdline[2048];
+	struct lv_sandbox *sb;
+	char disk[4096], cmdline[2048], kbuf[PATH_MAX];
 	int r;
 
 	*priv = NULL;
 	if (!kernel || !*kernel) {
-		log_err("sandbox %s: set AGENTVM_LIBVIRT_KERNEL to the guest kernel "
-			"(images/kernel/build.sh --dir)",
-			cfg->name);
-		return -EINVAL;
+		if (lv_default_kernel(kbuf, sizeof(kbuf)) < 0) {
+			log_err("sandbox %s: no guest kernel for libvirt: build it "
+				"(images/kernel/build-variant.sh pci) or set "
+				"AGENTVM_LIBVIRT_KERNEL",
+				cfg->name);
+			return -ENOENT;
+		}
+		kernel = kbuf;
 	}
 	r = lv_disk(cfg->rootfs, disk, sizeof(disk));
 	if (r < 0) {
@@ -126,36 +198,103 @@ static int lv_create(const struct backend_config *cfg, void **priv)
 	r = libvirt_cmdline(getenv("AGENTVM_LIBVIRT_CMDLINE"), cmdline, sizeof(cmdline));
 	if (r < 0)
 		return r;
+	sb = calloc(1, sizeof(*sb));
+	if (!sb)
+		return -ENOMEM;
+	if (snprintf(sb->save, sizeof(sb->save), "%s/" LIBVIRT_DOMAIN_PREFIX "%s.save",
+		     save_dir && *save_dir ? save_dir : LIBVIRT_DEFAULT_SAVE_DIR,
+		     cfg->name) >= (int)sizeof(sb->save)) {
+		free(sb);
+		return -ENAMETOOLONG;
+	}
+	sb->snapshots = cfg->snapshot_dir != NULL;
+	if (console_dir && *console_dir &&
+	    snprintf(sb->console, sizeof(sb->console), "%s/" LIBVIRT_DOMAIN_PREFIX "%s.console",
+		     console_dir, cfg->name) >= (int)sizeof(sb->console)) {
+		free(sb);
+		return -ENAMETOOLONG;
+	}
 	r = lv_fleet_get(&f);
-	if (r < 0)
+	if (r < 0) {
+		free(sb);
 		return r;
+	}
 	dc.name = cfg->name;
 	dc.kernel = kernel;
 	dc.cmdline = cmdline;
 	dc.disk = disk;
+	dc.console = sb->console;
 	dc.mem_bytes = cfg->limits.mem_bytes;
 	dc.cpu_millis = cfg->limits.cpu_millis;
 	dc.run_as = getenv("AGENTVM_LIBVIRT_RUN_AS");
-	r = libvirt_domain_start(f, &dc, &d);
-	if (r < 0)
+	r = libvirt_domain_start(f, &dc, &sb->d);
+	if (r < 0) {
+		free(sb);
 		return r;
-	*priv = d;
+	}
+	*priv = sb;
 	return 0;
 }
 
 static int lv_connect(void *priv, int *fd)
 {
-	return libvirt_domain_connect(priv, fd);
+	struct lv_sandbox *sb = priv;
+
+	return libvirt_domain_connect(sb->d, fd);
 }
 
 static int lv_exit_fd(void *priv)
 {
-	return libvirt_domain_exit_fd(priv);
+	struct lv_sandbox *sb = priv;
+
+	return libvirt_domain_exit_fd(sb->d);
+}
+
+/* Save the running domain to its file on its host and start it again from
+ * there: the snapshot a reset goes back to. Clients must have disconnected
+ * from the agent channel (the domain's QEMU is replaced). */
+static int lv_golden(void *priv)
+{
+	struct lv_sandbox *sb = priv;
+	int r;
+
+	if (!sb->snapshots)
+		return 0;
+	r = libvirt_domain_save(sb->d, sb->save);
+	if (r < 0)
+		return r;
+	sb->saved = 1;
+	return libvirt_domain_restore(sb->d, sb->save);
+}
+
+/* Back to the snapshot, in place (the same domain, a new QEMU). */
+static int lv_reset(void *priv)
+{
+	struct lv_sandbox *sb = priv;
+
+	if (!sb->saved)
+		return -ENOTSUP;
+	return libvirt_domain_restore(sb->d, sb->save);
+}
+
+static const char *lv_log_path(void *priv)
+{
+	struct lv_sandbox *sb = priv;
+
+	return sb->console[0] && libvirt_domain_is_local(sb->d) ? sb->console : NULL;
 }
 
 static void lv_destroy(void *priv)
 {
-	libvirt_domain_free(priv);
+	struct lv_sandbox *sb = priv;
+
+	if (!sb)
+		return;
+	/* A save file on another host stays there: its host's to clean. */
+	if (sb->saved && libvirt_domain_is_local(sb->d) && unlink(sb->save) < 0 && errno != ENOENT)
+		log_warn("%s: cannot remove it: %s", sb->save, strerror(errno));
+	libvirt_domain_free(sb->d);
+	free(sb);
 }
 
 const struct backend_ops backend_libvirt_ops = {
@@ -165,4 +304,7 @@ const struct backend_ops backend_libvirt_ops = {
 	.connect = lv_connect,
 	.exit_fd = lv_exit_fd,
 	.destroy = lv_destroy,
+	.log_path = lv_log_path,
+	.golden = lv_golden,
+	.reset = lv_reset,
 };

@@ -100,7 +100,7 @@ static int sched_uri_valid(const char *u)
 static int sched_host_parse(struct json_object *o, size_t i, struct libvirt_sched_host *h,
 			    char *err, size_t errlen)
 {
-	struct json_object *uri, *cap, *vcpus, *mem;
+	struct json_object *uri, *cap, *vcpus, *mem, *vt;
 	int64_t v;
 
 	if (!json_object_is_type(o, json_type_object))
@@ -129,6 +129,16 @@ static int sched_host_parse(struct json_object *o, size_t i, struct libvirt_sche
 		   libvirt_sched_parse_size(json_object_get_string(mem), &h->cap_mem) < 0 ||
 		   !h->cap_mem) {
 		return sched_fail(err, errlen, "host %zu: mem must be bytes or like \"64G\"", i);
+	}
+	snprintf(h->virt_type, sizeof(h->virt_type), "kvm");
+	if (json_object_object_get_ex(o, "virt_type", &vt)) {
+		const char *t = json_object_get_string(vt);
+
+		if (!json_object_is_type(vt, json_type_string) ||
+		    (strcmp(t, "kvm") != 0 && strcmp(t, "qemu") != 0))
+			return sched_fail(err, errlen,
+					  "host %zu: virt_type must be \"kvm\" or \"qemu\"", i);
+		snprintf(h->virt_type, sizeof(h->virt_type), "%s", t);
 	}
 	return 0;
 }

@@ -1,6 +1,8 @@
 /* The libvirt fleet's host list and scheduler. The list is JSON:
  *   [{"uri": "qemu+ssh://kvm1/system", "capacity": {"vcpus": 32, "mem": "128G"}}, ...]
- * (mem: bytes, or a string with a K/M/G/T binary suffix). Sandboxes are
+ * (mem: bytes, or a string with a K/M/G/T binary suffix; an optional
+ * "virt_type": "kvm" (default) or "qemu", QEMU's TCG, for test hosts whose
+ * KVM cannot run guest user space). Sandboxes are
  * placed on the up host with the most room left; a host that libvirt loses is
  * marked down and gets nothing new, and the other hosts are untouched.
  * Thread-safe: the down mark comes from libvirt's event thread. */
@@ -22,11 +24,12 @@ struct libvirt_sched_host {
 	uint64_t cap_mem, used_mem;
 	unsigned sandboxes;
 	int down;
+	char virt_type[8]; /* the domains' type: "kvm" or "qemu" */
 };
 
 /* Parse a host list (len bytes of JSON). -EINVAL with one line in err (may
- * be NULL) for anything malformed: not an array, no hosts, a bad uri or
- * capacity, a duplicate uri. */
+ * be NULL) for anything malformed: not an array, no hosts, a bad uri,
+ * capacity or virt_type, a duplicate uri. */
 int libvirt_sched_parse(const char *json, size_t len, struct libvirt_sched **out, char *err,
 			size_t errlen);
 /* The same, from a file (at most 1 MiB). */

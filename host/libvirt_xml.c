@@ -93,8 +93,15 @@ static void xml_text(struct xml_buf *b, const char *pre, const char *s, const ch
 	xml_put(b, "%s", post);
 }
 
+int libvirt_xml_virt_type_valid(const char *t)
+{
+	return !t || strcmp(t, "kvm") == 0 || strcmp(t, "qemu") == 0;
+}
+
 int libvirt_xml_domain(const struct libvirt_xml_config *cfg, char **out)
 {
+	int tcg;
+
 	struct xml_buf b = { .len = XML_MAX };
 	unsigned vcpus;
 	uint64_t mem_kib, quota;
@@ -102,8 +109,9 @@ int libvirt_xml_domain(const struct libvirt_xml_config *cfg, char **out)
 	*out = NULL;
 	if (!cfg->name || !*cfg->name || !cfg->kernel || !*cfg->kernel || !cfg->mem_bytes)
 		return -EINVAL;
-	if (cfg->mem_bytes > (1ull << 50))
+	if (cfg->mem_bytes > (1ull << 50) || !libvirt_xml_virt_type_valid(cfg->virt_type))
 		return -EINVAL;
+	tcg = cfg->virt_type && strcmp(cfg->virt_type, "qemu") == 0;
 	vcpus = libvirt_xml_vcpus(cfg->cpu_millis);
 	/* libvirt's quota is per vCPU: split the total evenly. */
 	quota = cfg->cpu_millis ? (uint64_t)cfg->cpu_millis * LIBVIRT_XML_CPU_PERIOD / 1000 / vcpus
@@ -116,7 +124,7 @@ int libvirt_xml_domain(const struct libvirt_xml_config *cfg, char **out)
 		return -ENOMEM;
 	b.p[0] = '\0';
 
-	xml_put(&b, "<domain type='kvm'>\n");
+	xml_put(&b, "<domain type='%s'>\n", tcg ? "qemu" : "kvm");
 	xml_text(&b, "  <name>", cfg->name, "</name>\n");
 	xml_put(&b, "  <memory unit='KiB'>%llu</memory>\n", (unsigned long long)mem_kib);
 	xml_put(&b, "  <vcpu placement='static'>%u</vcpu>\n", vcpus);
@@ -134,9 +142,11 @@ int libvirt_xml_domain(const struct libvirt_xml_config *cfg, char **out)
 	if (cfg->cmdline && *cfg->cmdline)
 		xml_text(&b, "    <cmdline>", cfg->cmdline, "</cmdline>\n");
 	xml_put(&b, "  </os>\n");
-	/* QEMU needs arch-capabilities off on nested hosts (see KVM-HERE.md). */
-	xml_put(&b, "  <cpu mode='host-passthrough' check='none'>\n"
-		    "    <feature policy='disable' name='arch-capabilities'/>\n  </cpu>\n");
+	/* QEMU needs arch-capabilities off on nested hosts (see KVM-HERE.md).
+	 * TCG cannot pass the host's CPU through: it keeps QEMU's default model. */
+	if (!tcg)
+		xml_put(&b, "  <cpu mode='host-passthrough' check='none'>\n"
+			    "    <feature policy='disable' name='arch-capabilities'/>\n  </cpu>\n");
 	if (cfg->run_as && *cfg->run_as)
 		xml_text(&b, "  <seclabel type='static' model='dac' relabel='no'>\n    <label>",
 			 cfg->run_as, "</label>\n  </seclabel>\n");
@@ -149,20 +159,31 @@ int libvirt_xml_domain(const struct libvirt_xml_config *cfg, char **out)
 		xml_put(&b, "    <disk type='file' device='disk'>\n"
 			    "      <driver name='qemu' type='raw'/>\n");
 		xml_text(&b, "      <source file='", cfg->disk, "'/>\n");
-		xml_put(&b, "      <target dev='vda' bus='virtio'/>\n      <readonly/>\n"
-			    "    </disk>\n");
+		xml_put(&b,
+			"      <target dev='vda' bus='virtio'/>\n      <readonly/>\n"
+			"      <address type='pci' domain='0x0000' bus='0x00' slot='0x%02x'"
+			" function='0x0'/>\n    </disk>\n",
+			LIBVIRT_XML_DISK_SLOT);
 	}
 	if (cfg->channel == LIBVIRT_XML_VSOCK) {
 		xml_put(&b, "    <vsock model='virtio'>\n      <cid auto='yes'/>\n    </vsock>\n");
 	} else {
+		/* See LIBVIRT_XML_GUEST_PORT: the guest finds the port by number. */
+		xml_put(&b,
+			"    <controller type='virtio-serial' index='0'>\n"
+			"      <address type='pci' domain='0x0000' bus='0x00' slot='0x%02x'"
+			" function='0x0'/>\n    </controller>\n",
+			LIBVIRT_XML_SERIAL_SLOT);
 		xml_put(&b, "    <channel type='unix'>\n");
 		if (cfg->channel_path && *cfg->channel_path)
 			xml_text(&b, "      <source mode='bind' path='", cfg->channel_path,
 				 "'/>\n");
 		else
 			xml_put(&b, "      <source mode='bind'/>\n");
-		xml_put(&b, "      <target type='virtio' name='" LIBVIRT_XML_CHANNEL "'/>\n"
-			    "    </channel>\n");
+		xml_put(&b,
+			"      <target type='virtio' name='" LIBVIRT_XML_CHANNEL "'/>\n"
+			"      <address type='virtio-serial' controller='0' bus='0' port='1'/>\n"
+			"    </channel>\n");
 	}
 	if (cfg->console && *cfg->console) {
 		xml_put(&b, "    <serial type='file'>\n");

@@ -1,5 +1,7 @@
-/* The libvirt domain XML of one sandbox: a transient KVM domain that boots
- * our guest kernel directly, with the image as a read-only virtio disk, CPU
+/* The libvirt domain XML of one sandbox: a transient KVM domain (or a QEMU
+ * TCG one, for testing on hosts whose KVM cannot run guest user space) that
+ * boots our guest kernel directly (the "pci" variant, images/kernel/
+ * build-variant.sh), with the image as a read-only virtio disk, CPU
  * and memory quotas (cputune, memtune), no network interface, and the agent
  * channel (vhost-vsock, or a virtio-serial port backed by a host Unix socket).
  * Pure string building: no libvirt calls, so it is unit-tested anywhere. */
@@ -9,8 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The virtio-serial port the agent opens: /dev/virtio-ports/<this>. */
-#define LIBVIRT_XML_CHANNEL "org.agentvm.0"
+/* The virtio-serial port of the agent channel: its name (udev links it as
+ * /dev/virtio-ports/<this>), and the node the guest kernel's devtmpfs gives
+ * it without udev. The XML pins the virtio-serial controller to PCI slot 3
+ * and the disk to slot 4, so the controller is the guest's first virtio
+ * device (virtio0) and the channel its port 1: /dev/vport0p1. */
+#define LIBVIRT_XML_CHANNEL	"org.agentvm.0"
+#define LIBVIRT_XML_GUEST_PORT	"/dev/vport0p1"
+#define LIBVIRT_XML_SERIAL_SLOT 3
+#define LIBVIRT_XML_DISK_SLOT	4
 /* What QEMU needs beyond guest RAM, added to memtune's hard_limit. */
 #define LIBVIRT_XML_MEM_OVERHEAD (256ull << 20)
 #define LIBVIRT_XML_CPU_PERIOD	 100000u
@@ -26,6 +35,9 @@ struct libvirt_xml_config {
 	const char *console;  /* optional file for the serial console */
 	const char *machine;  /* QEMU machine type; NULL: "pc" */
 	const char *emulator; /* optional QEMU binary */
+	/* "kvm" (NULL: the default; the host's CPU passed through) or "qemu"
+	 * (QEMU's TCG: everything emulated, QEMU's default CPU model). */
+	const char *virt_type;
 	enum libvirt_xml_channel channel;
 	const char *channel_path; /* LIBVIRT_XML_SERIAL: host socket QEMU binds;
 				   * NULL: libvirt picks one under its state dir */
@@ -51,8 +63,12 @@ unsigned libvirt_xml_vcpus(uint32_t cpu_millis);
  * tab (libvirt rejects them, and a path or name holding one is an error). */
 int libvirt_xml_escape(char *buf, size_t len, size_t *pos, const char *s);
 
+/* Is t a domain type the XML supports ("kvm", "qemu"; NULL counts as kvm)? */
+int libvirt_xml_virt_type_valid(const char *t);
+
 /* Build the domain XML into a new string (*out, caller frees). -EINVAL for a
- * missing name/kernel, zero memory or a control character; -ENOSPC past 64 KiB. */
+ * missing name/kernel, zero memory, a control character or an unknown
+ * virt_type; -ENOSPC past 64 KiB. */
 int libvirt_xml_domain(const struct libvirt_xml_config *cfg, char **out);
 
 #endif

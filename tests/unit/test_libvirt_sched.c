@@ -49,6 +49,12 @@ static void test_parse_errors(void)
 		"{\"uri\":\"a:///x\",\"capacity\":{\"vcpus\":2,\"mem\":1}}]",
 		"[{\"uri\":\"qemu:///system\",\"capacity\":{\"vcpus\":2,\"mem\":1}}] junk",
 		"[{\"uri\":\"qemu:///system\",\"capacity\":{\"vcpus\":2,\"mem\":1}}",
+		"[{\"uri\":\"qemu:///system\",\"capacity\":{\"vcpus\":2,\"mem\":1},"
+		"\"virt_type\":\"xen\"}]",
+		"[{\"uri\":\"qemu:///system\",\"capacity\":{\"vcpus\":2,\"mem\":1},"
+		"\"virt_type\":1}]",
+		"[{\"uri\":\"qemu:///system\",\"capacity\":{\"vcpus\":2,\"mem\":1},"
+		"\"virt_type\":null}]",
 	};
 	struct libvirt_sched *s;
 	char err[256];
@@ -71,7 +77,7 @@ static void test_place(void)
 	is(parse("[{\"uri\":\"qemu+ssh://big/"
 		 "system\",\"capacity\":{\"vcpus\":8,\"mem\":\"16G\"}},\n"
 		 " {\"uri\":\"qemu+ssh://small/"
-		 "system\",\"capacity\":{\"vcpus\":4,\"mem\":\"4G\"}}]\n",
+		 "system\",\"capacity\":{\"vcpus\":4,\"mem\":\"4G\"},\"virt_type\":\"qemu\"}]\n",
 		 &s, err, sizeof(err)),
 	   0, "two hosts parsed %s", err);
 	if (!s)
@@ -81,6 +87,9 @@ static void test_place(void)
 	ok(strcmp(h.uri, "qemu+ssh://small/system") == 0 && h.cap_vcpus == 4 && h.cap_mem == 4 * G,
 	   "host 1 as written");
 	is(libvirt_sched_host(s, 2, &h), -ERANGE, "no host 2");
+	ok(strcmp(h.virt_type, "qemu") == 0, "small's virt_type: qemu (TCG)");
+	libvirt_sched_host(s, 0, &h);
+	ok(strcmp(h.virt_type, "kvm") == 0, "big's virt_type defaults to kvm");
 
 	/* Room = the smaller of the free vCPU and free memory fractions after placing. */
 	is(libvirt_sched_place(s, 2, 2 * G, &host), 0, "first placed");

@@ -68,7 +68,31 @@ static void test_domain(void)
 	ok(has(xml, "<memballoon model='none'/>"), "no balloon");
 	ok(has(xml, "machine='pc'"), "pc machine by default");
 	ok(!has(xml, "<vsock"), "no vsock with serial");
+	ok(has(xml, "<domain type='kvm'>"), "a KVM domain by default");
+	ok(has(xml, "<cpu mode='host-passthrough'"), "the host's CPU passed through");
+	ok(has(xml, "<controller type='virtio-serial' index='0'>\n"
+		    "      <address type='pci' domain='0x0000' bus='0x00' slot='0x03'"),
+	   "virtio-serial controller pinned to slot 3 (the guest's virtio0)");
+	ok(has(xml,
+	       "<readonly/>\n      <address type='pci' domain='0x0000' bus='0x00' slot='0x04'"),
+	   "disk pinned to slot 4");
+	ok(has(xml, "<address type='virtio-serial' controller='0' bus='0' port='1'/>"),
+	   "channel on port 1: " LIBVIRT_XML_GUEST_PORT " in the guest");
 	free(xml);
+
+	c.virt_type = "qemu";
+	is(libvirt_xml_domain(&c, &xml), 0, "TCG domain built");
+	ok(has(xml, "<domain type='qemu'>"), "domain type qemu");
+	ok(!has(xml, "<cpu mode"), "no host CPU passthrough under TCG");
+	free(xml);
+	c.virt_type = "kvm";
+	is(libvirt_xml_domain(&c, &xml), 0, "virt_type kvm spelled out");
+	ok(has(xml, "<domain type='kvm'>"), "domain type kvm");
+	free(xml);
+	c.virt_type = "xen'";
+	is(libvirt_xml_domain(&c, &xml), -EINVAL, "an unknown virt_type is refused");
+	ok(xml == NULL, "nothing returned");
+	c.virt_type = NULL;
 
 	c.channel = LIBVIRT_XML_VSOCK;
 	c.channel_path = NULL;
