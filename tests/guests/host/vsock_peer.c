@@ -11,6 +11,10 @@
  *       COUNT round trips of SIZE bytes on one echo connection.
  *   vsock_peer sink   UDS PORT -b BYTES [-t SECS]    host -> guest, timed
  *   vsock_peer source UDS PORT -b BYTES [-t SECS]    guest -> host, timed
+ *   vsock_peer count  UDS PORT [-t SECS]
+ *       Ask for the guest's count: prints "count: conns=N boot=X", N the
+ *       host connections the guest finished before this one, X its boot
+ *       nonce (hexadecimal).
  *   vsock_peer serve  PATH [-n CONNS] [-t SECS]
  *       Listen on PATH and echo each connection until it shuts down; exit
  *       after CONNS connections (default 1).
@@ -36,6 +40,7 @@
 #define PEER_OP_ECHO   1
 #define PEER_OP_SINK   2
 #define PEER_OP_SOURCE 3
+#define PEER_OP_COUNT  4
 #define PEER_CHUNK     65536
 #define PEER_MAX_CONNS 64
 
@@ -457,6 +462,34 @@ static int peer_source(const struct peer_opts *o)
 	return 0;
 }
 
+static int peer_count(const struct peer_opts *o)
+{
+	double deadline = peer_now() + o->timeout;
+	uint8_t cmd[16], reply[16], extra;
+	uint64_t conns, boot;
+	uint32_t hp;
+	int fd, r;
+
+	fd = peer_connect(o->uds, o->port, deadline, &hp);
+	if (fd < 0)
+		return peer_fail("connecting to port %u: %s", o->port, strerror(-fd));
+	peer_command(cmd, PEER_OP_COUNT, 0, 0);
+	r = peer_write_all(fd, cmd, sizeof(cmd), deadline);
+	if (r == 0)
+		r = peer_read_all(fd, reply, sizeof(reply), deadline);
+	/* The guest shuts down after its reply: anything more is wrong. */
+	if (r == 0 && peer_read_all(fd, &extra, 1, deadline) != -ECONNRESET)
+		r = -EPROTO;
+	close(fd);
+	if (r < 0)
+		return peer_fail("count: %s", strerror(-r));
+	memcpy(&conns, reply, 8);
+	memcpy(&boot, reply + 8, 8);
+	printf("count: conns=%llu boot=%llx\n", (unsigned long long)conns,
+	       (unsigned long long)boot);
+	return 0;
+}
+
 /* ---- serve: the guest connects to us -------------------------------------- */
 struct peer_srv {
 	int fd;
@@ -560,9 +593,10 @@ static int peer_serve(const struct peer_opts *o)
 
 static void peer_usage(void)
 {
-	fprintf(stderr, "usage: vsock_peer echo|rtt|sink|source UDS PORT [-n CONNS] [-b BYTES]\n"
-			"                  [-c COUNT] [-s SIZE] [-t SECS]\n"
-			"       vsock_peer serve PATH [-n CONNS] [-t SECS]\n");
+	fprintf(stderr,
+		"usage: vsock_peer echo|rtt|sink|source|count UDS PORT [-n CONNS] [-b BYTES]\n"
+		"                  [-c COUNT] [-s SIZE] [-t SECS]\n"
+		"       vsock_peer serve PATH [-n CONNS] [-t SECS]\n");
 }
 
 static int peer_num(const char *s, uint64_t *out)
@@ -649,6 +683,8 @@ int main(int argc, char **argv)
 		return peer_sink(&o);
 	if (!strcmp(o.mode, "source"))
 		return peer_source(&o);
+	if (!strcmp(o.mode, "count"))
+		return peer_count(&o);
 	if (!strcmp(o.mode, "serve"))
 		return peer_serve(&o);
 	peer_usage();
