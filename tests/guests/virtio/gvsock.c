@@ -361,13 +361,9 @@ unsigned int gvsock_poll(struct gvsock *vs)
 	}
 	if (r < 0)
 		vs->bad_packets++;
-	while ((r = gvirtq_get(&vs->rx, &tok, &len)) > 0) {
-		work++;
-		gvsock_dispatch(vs, vs->rxbufs + (size_t)tok * GVSOCK_RX_STRIDE, len);
-		gvsock_post_rx(vs, (unsigned int)tok);
-	}
-	if (r < 0)
-		vs->bad_packets++;
+	/* Events first: the device queues a transport reset before any
+	 * packet of the connections that follow it (a restored or reset VM
+	 * is asked for new connections at once). */
 	while (gvirtq_get(&vs->ev, &tok, &len) > 0) {
 		uint32_t id;
 
@@ -378,6 +374,13 @@ unsigned int gvsock_poll(struct gvsock *vs)
 		gvsock_post_event(vs, (unsigned int)tok);
 		gvirtq_kick(&vs->ev);
 	}
+	while ((r = gvirtq_get(&vs->rx, &tok, &len)) > 0) {
+		work++;
+		gvsock_dispatch(vs, vs->rxbufs + (size_t)tok * GVSOCK_RX_STRIDE, len);
+		gvsock_post_rx(vs, (unsigned int)tok);
+	}
+	if (r < 0)
+		vs->bad_packets++;
 	gvsock_flush_control(vs);
 	if (vs->kick_rx) {
 		vs->kick_rx = false;
