@@ -11,6 +11,7 @@
 #include "host/egress/egress.h"
 #include "host/sandbox_caps.h"
 #include "host/sandbox_seccomp.h"
+#include "host/spawn.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,7 +28,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,17 +36,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
 
 /* The fd on which the agent finds its listening socket (--listen-fd). */
-#define CONTAINER_LISTEN_FD 3
-#define CONTAINER_HOSTNAME  "agentvm"
-#define CONTAINER_STACK	    (256 * 1024)
+#define CONTAINER_LISTEN_FD	3
+#define CONTAINER_HOSTNAME	"agentvm"
+#define CONTAINER_SETUP_TIMEOUT 30000 /* ms */
 
 struct container {
 	char name[BACKEND_NAME_MAX + 1];
@@ -63,36 +60,12 @@ struct container {
 struct container_child {
 	const struct backend_config *cfg;
 	const struct sock_fprog *prog;
-	const char *dir;
-	int sync_fd;	  /* read end: one byte once the child is in its cgroups */
-	int sync_peer_fd; /* the parent's end: closed at once, so the read above sees
-			   * end of file if the parent dies before sending */
-	int err_fd;	  /* write end, close-on-exec: a struct container_err on failure */
-	int err_peer_fd;  /* the parent's read end: closed at once */
+	struct container *c;	/* the parent's (the child reads c->dir only) */
+	struct spawn_child *sc; /* set in the child: where its set-up errors go */
 	int listen_fd;
 	int agent_fd;
 	int log_fd;
 };
-
-struct container_err {
-	int err;
-	char what[244];
-};
-
-static __attribute__((noreturn, format(printf, 3, 4))) void
-container_fail(struct container_child *a, int err, const char *fmt, ...)
-{
-	struct container_err e = { .err = err };
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(e.what, sizeof(e.what), fmt, ap);
-	va_end(ap);
-	if (write(a->err_fd, &e, sizeof(e)) < 0) {
-		/* nothing more to do: the parent sees a short read */
-	}
-	_exit(125);
-}
 
 /* A directory to mount on. An image could hold a symlink there, which the
  * mount would follow out of the new root: refuse anything but a directory. */
@@ -101,19 +74,19 @@ static void container_mkdir(struct container_child *a, const char *path, mode_t 
 	struct stat st;
 
 	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		container_fail(a, errno, "mkdir %s", path);
+		spawn_fail(a->sc, errno, "mkdir %s", path);
 	if (lstat(path, &st) < 0)
-		container_fail(a, errno, "lstat %s", path);
+		spawn_fail(a->sc, errno, "lstat %s", path);
 	if (!S_ISDIR(st.st_mode))
-		container_fail(a, ENOTDIR, "the image's /%s is not a directory", path);
+		spawn_fail(a->sc, ENOTDIR, "the image's /%s is not a directory", path);
 }
 
 static void container_mount(struct container_child *a, const char *src, const char *dst,
 			    const char *type, unsigned long flags, const char *data)
 {
 	if (mount(src, dst, type, flags, data) < 0)
-		container_fail(a, errno, "mount %s on %s", type ? type : (src ? src : "(remount)"),
-			       dst);
+		spawn_fail(a->sc, errno, "mount %s on %s", type ? type : (src ? src : "(remount)"),
+			   dst);
 }
 
 /* A read-only view of a path under /proc, when it exists. */
@@ -161,7 +134,7 @@ static void container_setup_dev(struct container_child *a)
 		snprintf(dst, sizeof(dst), "dev/%s", nodes[i]);
 		fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
 		if (fd < 0)
-			container_fail(a, errno, "create %s", dst);
+			spawn_fail(a->sc, errno, "create %s", dst);
 		close(fd);
 		container_mount(a, src, dst, NULL, MS_BIND, NULL);
 	}
@@ -174,7 +147,7 @@ static void container_setup_dev(struct container_child *a)
 	container_mount(a, "shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts);
 	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
 		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
-			container_fail(a, errno, "symlink %s", links[i][1]);
+			spawn_fail(a->sc, errno, "symlink %s", links[i][1]);
 }
 
 /* /proc of the new pid namespace, with the host-wide knobs made read-only or
@@ -210,7 +183,7 @@ static void container_setup_egress(struct container_child *a)
 	container_mkdir(a, "run/agentvm", 0755);
 	fd = open(dst, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		container_fail(a, errno, "create %s", dst);
+		spawn_fail(a->sc, errno, "create %s", dst);
 	close(fd);
 	container_mount(a, a->cfg->egress_sock, dst, NULL, MS_BIND, NULL);
 }
@@ -221,54 +194,36 @@ static void container_lo_up(struct container_child *a)
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 	if (s < 0)
-		container_fail(a, errno, "socket for lo");
+		spawn_fail(a->sc, errno, "socket for lo");
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-		container_fail(a, errno, "get lo flags");
+		spawn_fail(a->sc, errno, "get lo flags");
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-		container_fail(a, errno, "bring lo up");
+		spawn_fail(a->sc, errno, "bring lo up");
 	close(s);
-}
-
-/* Put fd at a fresh number >= 16 with close-on-exec set. */
-static int container_lift(struct container_child *a, int fd)
-{
-	int n;
-
-	if (fd < 0)
-		return -1;
-	n = fcntl(fd, F_DUPFD_CLOEXEC, 16);
-	if (n < 0)
-		container_fail(a, errno, "dup");
-	return n;
 }
 
 static void container_setup_fds(struct container_child *a)
 {
-	int listen_fd = container_lift(a, a->listen_fd);
-	int log_fd = container_lift(a, a->log_fd);
+	int listen_fd = spawn_lift(a->sc, a->listen_fd);
+	int log_fd = spawn_lift(a->sc, a->log_fd);
 	int null_fd;
 
-	a->err_fd = container_lift(a, a->err_fd);
-	a->agent_fd = container_lift(a, a->agent_fd);
+	a->agent_fd = spawn_lift(a->sc, a->agent_fd);
 	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null_fd < 0)
-		container_fail(a, errno, "open /dev/null");
+		spawn_fail(a->sc, errno, "open /dev/null");
 	if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 ||
 	    dup2(listen_fd, CONTAINER_LISTEN_FD) < 0)
-		container_fail(a, errno, "dup2");
+		spawn_fail(a->sc, errno, "dup2");
 	/* Everything else closes on exec (the error pipe and the agent's fd included). */
-	if (syscall(SYS_close_range, CONTAINER_LISTEN_FD + 1, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) <
-	    0) {
-		for (int fd = CONTAINER_LISTEN_FD + 1; fd < 1024; fd++)
-			if (fd != a->err_fd && fd != a->agent_fd)
-				close(fd);
-	}
+	spawn_cloexec_from(CONTAINER_LISTEN_FD + 1);
 }
 
-static int container_child_main(void *arg)
+/* In the child, in the sandbox's cgroups and new namespaces (spawn.h). */
+static void container_child_main(struct spawn_child *sc, void *arg)
 {
 	struct container_child *a = arg;
 	const struct backend_config *cfg = a->cfg;
@@ -284,35 +239,22 @@ static int container_child_main(void *arg)
 				       "unix:" EGRESS_SANDBOX_SOCK,
 				       NULL };
 	const char *const *argv = cfg->init_argv ? cfg->init_argv : default_argv;
-	char b;
 	int r;
 
-	/* Die with the process that made us (unless it asked for a sandbox that
-	 * outlives it); if it is gone already, the read below sees end of file. */
-	if (!cfg->detached && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		_exit(125);
-	/* The parent's ends of both channels came along in this copy of its fd
-	 * table: without closing them, a parent killed now would leave this child
-	 * blocked below forever, holding every fd the parent had (its listening
-	 * socket among them). */
-	close(a->sync_peer_fd);
-	close(a->err_peer_fd);
-	if (read(a->sync_fd, &b, 1) != 1)
-		_exit(125);
-	close(a->sync_fd);
+	a->sc = sc;
 	/* Now in the sandbox's cgroups: make them the root of its cgroup namespace. */
 	if (unshare(CLONE_NEWCGROUP) < 0)
-		container_fail(a, errno, "unshare the cgroup namespace");
+		spawn_fail(a->sc, errno, "unshare the cgroup namespace");
 	container_mount(a, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
 
 	/* The writable layer: a tmpfs visible only in this mount namespace. */
-	if ((size_t)snprintf(path, sizeof(path), "%s/fs", a->dir) >= sizeof(path))
-		container_fail(a, ENAMETOOLONG, "state directory");
+	if ((size_t)snprintf(path, sizeof(path), "%s/fs", a->c->dir) >= sizeof(path))
+		spawn_fail(a->sc, ENAMETOOLONG, "state directory");
 	snprintf(opts, sizeof(opts), "size=%llu,mode=0755",
 		 (unsigned long long)cfg->limits.disk_bytes);
 	container_mount(a, "agentvm", path, "tmpfs", MS_NOSUID | MS_NODEV, opts);
 	if (chdir(path) < 0)
-		container_fail(a, errno, "chdir %s", path);
+		spawn_fail(a->sc, errno, "chdir %s", path);
 	container_mkdir(a, "upper", 0755);
 	container_mkdir(a, "work", 0700);
 	container_mkdir(a, "lower", 0755);
@@ -325,7 +267,7 @@ static int container_child_main(void *arg)
 	container_mount(a, "overlay", "root", "overlay", MS_NOSUID | MS_NODEV,
 			"lowerdir=lower,upperdir=upper,workdir=work");
 	if (chdir("root") < 0)
-		container_fail(a, errno, "chdir root");
+		spawn_fail(a->sc, errno, "chdir root");
 	container_setup_dev(a);
 	container_setup_proc_sys(a);
 	container_mkdir(a, "tmp", 01777);
@@ -333,33 +275,29 @@ static int container_child_main(void *arg)
 		container_setup_egress(a);
 
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		container_fail(a, errno, "pivot_root");
+		spawn_fail(a->sc, errno, "pivot_root");
 	if (umount2(".", MNT_DETACH) < 0)
-		container_fail(a, errno, "detach the old root");
+		spawn_fail(a->sc, errno, "detach the old root");
 	if (chdir("/") < 0)
-		container_fail(a, errno, "chdir /");
+		spawn_fail(a->sc, errno, "chdir /");
 
 	if (sethostname(CONTAINER_HOSTNAME, strlen(CONTAINER_HOSTNAME)) < 0)
-		container_fail(a, errno, "sethostname");
+		spawn_fail(a->sc, errno, "sethostname");
 	container_lo_up(a);
 	if (setsid() < 0)
-		container_fail(a, errno, "setsid");
+		spawn_fail(a->sc, errno, "setsid");
 	container_setup_fds(a);
 	snprintf(fdstr, sizeof(fdstr), "%d", CONTAINER_LISTEN_FD);
 
 	r = sandbox_caps_drop();
 	if (r < 0)
-		container_fail(a, -r, "drop capabilities");
+		spawn_fail(a->sc, -r, "drop capabilities");
 	r = sandbox_seccomp_apply(a->prog);
 	if (r < 0)
-		container_fail(a, -r, "install the seccomp filter");
-	if (a->agent_fd >= 0 && !cfg->init_argv)
-		syscall(SYS_execveat, a->agent_fd, "", argv, env, AT_EMPTY_PATH);
-	else
-		execve(cfg->init_argv ? argv[0] : "/sbin/init", (char *const *)argv, env);
-	container_fail(a, errno, "execute %s",
-		       cfg->init_argv ? argv[0]
-				      : (cfg->agent_path ? cfg->agent_path : "/sbin/init"));
+		spawn_fail(a->sc, -r, "install the seccomp filter");
+	spawn_exec(sc, a->agent_fd >= 0 && !cfg->init_argv ? a->agent_fd : -1,
+		   cfg->init_argv ? argv[0] : "/sbin/init", (char *const *)argv, env,
+		   cfg->init_argv ? argv[0] : (cfg->agent_path ? cfg->agent_path : "/sbin/init"));
 }
 
 static int container_listen(struct container *c)
@@ -551,32 +489,13 @@ static void container_destroy(void *priv)
 	free(c);
 }
 
-/* Wait (bounded) for the child's verdict: EOF on the error pipe means the
- * agent was executed. */
-static int container_await(struct container *c, int err_fd)
+/* In the parent, once PID 1 is in the sandbox's cgroups and before it runs. */
+static void container_attached(pid_t pid, void *arg)
 {
-	struct container_err e;
-	struct pollfd p = { .fd = err_fd, .events = POLLIN };
-	ssize_t n;
-	int r;
+	struct container_child *a = arg;
 
-	do
-		r = poll(&p, 1, 30000);
-	while (r < 0 && errno == EINTR);
-	if (r == 0) {
-		log_err("sandbox %s: set-up did not finish in 30 s", c->name);
-		return -ETIMEDOUT;
-	}
-	n = read(err_fd, &e, sizeof(e));
-	if (n == 0)
-		return 0;
-	if (n != (ssize_t)sizeof(e)) {
-		log_err("sandbox %s: set-up died without a word", c->name);
-		return -EIO;
-	}
-	e.what[sizeof(e.what) - 1] = '\0';
-	log_err("sandbox %s: %s: %s", c->name, e.what, strerror(e.err));
-	return e.err > 0 ? -e.err : -EIO;
+	a->c->pid = pid;
+	container_write_pid(a->c);
 }
 
 static int container_create(const struct backend_config *cfg, void **priv)
@@ -588,12 +507,17 @@ static int container_create(const struct backend_config *cfg, void **priv)
 				     .pids_max = cfg->limits.pids_max,
 				     .cpu_millis = cfg->limits.cpu_millis };
 	_cleanup_close_ int listen_fd = -1, agent_fd = -1, log_fd = -1;
-	int sync[2] = { -1, -1 }, err[2] = { -1, -1 };
-	char root[128], path[256];
+	struct spawn_config sp = {
+		.ns_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
+		.detached = cfg->detached,
+		.timeout_ms = CONTAINER_SETUP_TIMEOUT,
+		.child_main = container_child_main,
+		.attached = container_attached,
+		.arg = &a,
+	};
+	char root[128], path[256], who[BACKEND_NAME_MAX + 16];
 	struct stat st, root_st;
-	void *stack = MAP_FAILED;
-	int pidfd = -1, r;
-	pid_t pid;
+	int r;
 
 	*priv = NULL;
 	if (stat("/", &root_st) < 0)
@@ -670,66 +594,24 @@ static int container_create(const struct backend_config *cfg, void **priv)
 		log_err("sandbox %s: compiling the seccomp filter: %s", cfg->name, strerror(-r));
 		goto fail;
 	}
-	/* A socket pair, so that a write to a child that died is EPIPE, not SIGPIPE. */
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0 ||
-	    pipe2(err, O_CLOEXEC) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	stack = mmap(NULL, CONTAINER_STACK, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED) {
-		r = -errno;
-		goto fail;
-	}
 	a.prog = &prog;
-	a.dir = c->dir;
-	a.sync_fd = sync[0];
-	a.sync_peer_fd = sync[1];
-	a.err_fd = err[1];
-	a.err_peer_fd = err[0];
+	a.c = c;
 	a.listen_fd = listen_fd;
 	a.agent_fd = agent_fd;
 	a.log_fd = log_fd;
-	pid = clone(container_child_main, (char *)stack + CONTAINER_STACK,
-		    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-			    CLONE_PIDFD | SIGCHLD,
-		    &a, &pidfd);
-	if (pid < 0) {
-		r = -errno;
-		log_err("sandbox %s: clone: %s", cfg->name, strerror(errno));
-		goto fail;
-	}
-	c->pid = pid;
-	c->pidfd = pidfd;
-	close(sync[0]);
-	close(err[1]);
-	sync[0] = err[1] = -1;
-	r = cgroup_add_pid(c->cg, pid);
+	snprintf(who, sizeof(who), "sandbox %s", c->name);
+	sp.who = who;
+	sp.cg = c->cg;
+	r = spawn_start(&sp, &c->pid, &c->pidfd);
 	if (r < 0)
 		goto fail;
-	container_write_pid(c);
-	if (send(sync[1], "g", 1, MSG_NOSIGNAL) != 1) {
-		r = -errno;
-		goto fail;
-	}
-	r = container_await(c, err[0]);
-	if (r < 0)
-		goto fail;
-	log_debug("sandbox %s: agent started as pid %d (state in %s)", c->name, (int)pid, c->dir);
+	log_debug("sandbox %s: agent started as pid %d (state in %s)", c->name, (int)c->pid,
+		  c->dir);
 	*priv = c;
 	r = 0;
 	c = NULL;
 fail:
-	if (stack != MAP_FAILED)
-		munmap(stack, CONTAINER_STACK);
 	sandbox_seccomp_prog_free(&prog);
-	for (int i = 0; i < 2; i++) {
-		if (sync[i] >= 0)
-			close(sync[i]);
-		if (err[i] >= 0)
-			close(err[i]);
-	}
 	container_destroy(c);
 	return r;
 }

@@ -5,6 +5,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "host/spawn.h"
 
 #include <dirent.h>
 #include <elf.h>
@@ -13,7 +14,6 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/capability.h>
-#include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -22,11 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -34,17 +32,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
-#define JAIL_STACK	   (256 * 1024)
 #define JAIL_HOSTNAME	   "agentvm-vmm"
 #define JAIL_PVM_MARKER	   "/sys/module/kvm_pvm" /* agentvm-vmm looks for it */
 #define JAIL_SETUP_TIMEOUT 10000		 /* ms */
@@ -52,7 +43,6 @@
 #define JAIL_MAX_ARGS	   256
 #define JAIL_ROOT_TMPFS	   "size=256k,nr_inodes=512,mode=0755"
 #define JAIL_DEV_TMPFS	   "size=16k,nr_inodes=16,mode=0755"
-#define JAIL_CHILD_FAILED  125
 
 struct jail {
 	char name[64];
@@ -75,46 +65,24 @@ struct jail_child {
 	const struct jail *j;
 	char *const *argv;
 	char *const *envp;
-	int sync_fd;	  /* one byte once the child is in its cgroup; hang-up if the parent died */
-	int err_fd;	  /* a struct jail_err on failure; end of file once the VMM runs */
-	int sync_peer_fd; /* the parent's ends of both channels, closed at once: */
-	int err_peer_fd;  /* otherwise the hang-up above could never come */
+	struct spawn_child *sc; /* set in the child: where its set-up errors go */
 	int vmm_fd;
 	int pvm;			      /* the host has JAIL_PVM_MARKER */
 	unsigned char is_dir[JAIL_MAX_BINDS]; /* what each bind's host side is */
 };
 
-struct jail_err {
-	int err;
-	char what[248];
-};
-
-static __attribute__((noreturn, format(printf, 3, 4))) void jail_fail(struct jail_child *a, int err,
-								      const char *fmt, ...)
-{
-	struct jail_err e = { .err = err };
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(e.what, sizeof(e.what), fmt, ap);
-	va_end(ap);
-	if (write(a->err_fd, &e, sizeof(e)) < 0) {
-		/* the parent sees a short read */
-	}
-	_exit(JAIL_CHILD_FAILED);
-}
-
 static void jail_mount(struct jail_child *a, const char *src, const char *dst, const char *type,
 		       unsigned long flags, const char *data)
 {
 	if (mount(src, dst, type, flags, data) < 0)
-		jail_fail(a, errno, "mount %s on %s", type ? type : (src ? src : "(remount)"), dst);
+		spawn_fail(a->sc, errno, "mount %s on %s", type ? type : (src ? src : "(remount)"),
+			   dst);
 }
 
 static void jail_mkdir(struct jail_child *a, const char *path)
 {
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		jail_fail(a, errno, "mkdir %s", path);
+		spawn_fail(a->sc, errno, "mkdir %s", path);
 }
 
 /* Create rel (relative to the jail root, directories on the way) as a
@@ -126,7 +94,7 @@ static void jail_mount_point(struct jail_child *a, const char *rel, int is_dir)
 	int fd;
 
 	if (n >= sizeof(buf))
-		jail_fail(a, ENAMETOOLONG, "%s", rel);
+		spawn_fail(a->sc, ENAMETOOLONG, "%s", rel);
 	memcpy(buf, rel, n + 1);
 	for (char *p = buf; (p = strchr(p, '/')); p++) {
 		*p = '\0';
@@ -139,7 +107,7 @@ static void jail_mount_point(struct jail_child *a, const char *rel, int is_dir)
 	}
 	fd = open(buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		jail_fail(a, errno, "create %s", buf);
+		spawn_fail(a->sc, errno, "create %s", buf);
 	close(fd);
 }
 
@@ -160,11 +128,11 @@ static void jail_setup_dev(struct jail_child *a)
 	jail_mkdir(a, "dev");
 	jail_mount(a, "agentvm-jail-dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, JAIL_DEV_TMPFS);
 	if (mknod("dev/kvm", S_IFCHR | 0600, makedev(10, 232)) < 0)
-		jail_fail(a, errno, "mknod /dev/kvm");
+		spawn_fail(a->sc, errno, "mknod /dev/kvm");
 	if (chown("dev/kvm", a->j->uid, a->j->gid) < 0)
-		jail_fail(a, errno, "chown /dev/kvm");
+		spawn_fail(a->sc, errno, "chown /dev/kvm");
 	if (mknod("dev/null", S_IFCHR | 0666, makedev(1, 3)) < 0 || chmod("dev/null", 0666) < 0)
-		jail_fail(a, errno, "mknod /dev/null");
+		spawn_fail(a->sc, errno, "mknod /dev/null");
 	jail_mount(a, NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL);
 }
 
@@ -177,7 +145,7 @@ static void jail_setup_root(struct jail_child *a)
 	jail_mount(a, "agentvm-jail", a->j->root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		   JAIL_ROOT_TMPFS);
 	if (chdir(a->j->root) < 0)
-		jail_fail(a, errno, "chdir %s", a->j->root);
+		spawn_fail(a->sc, errno, "chdir %s", a->j->root);
 	jail_setup_dev(a);
 	jail_mkdir(a, "run");
 	jail_bind_mount(a, a->j->run, "run", 1);
@@ -192,24 +160,11 @@ static void jail_setup_root(struct jail_child *a)
 	jail_mount(a, NULL, ".", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		   NULL);
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		jail_fail(a, errno, "pivot_root");
+		spawn_fail(a->sc, errno, "pivot_root");
 	if (umount2(".", MNT_DETACH) < 0)
-		jail_fail(a, errno, "detach the old root");
+		spawn_fail(a->sc, errno, "detach the old root");
 	if (chdir("/") < 0)
-		jail_fail(a, errno, "chdir /");
-}
-
-/* Put fd at a fresh number >= 16 with close-on-exec set; -1 stays -1. */
-static int jail_lift(struct jail_child *a, int fd)
-{
-	int n;
-
-	if (fd < 0)
-		return -1;
-	n = fcntl(fd, F_DUPFD_CLOEXEC, 16);
-	if (n < 0)
-		jail_fail(a, errno, "dup");
-	return n;
+		spawn_fail(a->sc, errno, "chdir /");
 }
 
 static void jail_setup_fds(struct jail_child *a)
@@ -218,28 +173,22 @@ static void jail_setup_fds(struct jail_child *a)
 	int fds[3] = { cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd };
 	int null_fd = -1;
 
-	a->err_fd = jail_lift(a, a->err_fd);
-	a->sync_fd = jail_lift(a, a->sync_fd);
-	a->vmm_fd = jail_lift(a, a->vmm_fd);
+	a->vmm_fd = spawn_lift(a->sc, a->vmm_fd);
 	for (int i = 0; i < 3; i++)
-		fds[i] = jail_lift(a, fds[i]);
+		fds[i] = spawn_lift(a->sc, fds[i]);
 	for (int i = 0; i < 3; i++) {
 		if (fds[i] < 0) {
 			if (null_fd < 0)
 				null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 			if (null_fd < 0)
-				jail_fail(a, errno, "open /dev/null");
+				spawn_fail(a->sc, errno, "open /dev/null");
 			fds[i] = null_fd;
 		}
 		if (dup2(fds[i], i) < 0)
-			jail_fail(a, errno, "dup2");
+			spawn_fail(a->sc, errno, "dup2");
 	}
 	/* Everything else closes on exec: the VMM starts with 0, 1 and 2. */
-	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-		for (int fd = 3; fd < 4096; fd++)
-			if (fd != a->err_fd && fd != a->sync_fd && fd != a->vmm_fd)
-				close(fd);
-	}
+	spawn_cloexec_from(3);
 }
 
 static void jail_setrlimit(struct jail_child *a, int res, uint64_t v, const char *what)
@@ -247,7 +196,7 @@ static void jail_setrlimit(struct jail_child *a, int res, uint64_t v, const char
 	struct rlimit rl = { .rlim_cur = (rlim_t)v, .rlim_max = (rlim_t)v };
 
 	if (setrlimit(res, &rl) < 0)
-		jail_fail(a, errno, "setrlimit %s", what);
+		spawn_fail(a->sc, errno, "setrlimit %s", what);
 }
 
 static void jail_setup_rlimits(struct jail_child *a)
@@ -273,62 +222,46 @@ static void jail_drop_privileges(struct jail_child *a)
 	struct __user_cap_data_struct data[2] = { { 0 } };
 
 	if (setgroups(0, NULL) < 0)
-		jail_fail(a, errno, "setgroups");
+		spawn_fail(a->sc, errno, "setgroups");
 	if (setresgid(a->j->gid, a->j->gid, a->j->gid) < 0)
-		jail_fail(a, errno, "setresgid %u", (unsigned)a->j->gid);
+		spawn_fail(a->sc, errno, "setresgid %u", (unsigned)a->j->gid);
 	/* The running kernel may know more capabilities than our headers. */
 	for (int c = 0; c < 64; c++) {
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
 			if (errno == EINVAL && c > 0)
 				break;
-			jail_fail(a, errno, "drop capability %d from the bounding set", c);
+			spawn_fail(a->sc, errno, "drop capability %d from the bounding set", c);
 		}
 	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-		jail_fail(a, errno, "clear the ambient capabilities");
+		spawn_fail(a->sc, errno, "clear the ambient capabilities");
 	if (setresuid(a->j->uid, a->j->uid, a->j->uid) < 0)
-		jail_fail(a, errno, "setresuid %u", (unsigned)a->j->uid);
+		spawn_fail(a->sc, errno, "setresuid %u", (unsigned)a->j->uid);
 	if (syscall(SYS_capset, &hdr, data) < 0)
-		jail_fail(a, errno, "capset");
+		spawn_fail(a->sc, errno, "capset");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		jail_fail(a, errno, "no_new_privs");
+		spawn_fail(a->sc, errno, "no_new_privs");
 }
 
-static int jail_child_main(void *arg)
+/* In the child, in the jail's cgroup and namespaces (spawn.h). */
+static void jail_child_main(struct spawn_child *sc, void *arg)
 {
 	struct jail_child *a = arg;
-	struct pollfd p;
-	char b;
 
-	/* Die with the process that made us; if it is gone already, the read
-	 * below sees end of file. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		_exit(JAIL_CHILD_FAILED);
-	/* This copy of the parent's fd table holds the parent's ends too. */
-	close(a->sync_peer_fd);
-	close(a->err_peer_fd);
-	if (read(a->sync_fd, &b, 1) != 1)
-		_exit(JAIL_CHILD_FAILED);
+	a->sc = sc;
 	umask(022); /* for the directories of the jail's root */
 	jail_setup_root(a);
 	if (sethostname(JAIL_HOSTNAME, strlen(JAIL_HOSTNAME)) < 0)
-		jail_fail(a, errno, "sethostname");
+		spawn_fail(a->sc, errno, "sethostname");
 	if (setsid() < 0)
-		jail_fail(a, errno, "setsid");
+		spawn_fail(a->sc, errno, "setsid");
 	jail_setup_fds(a);
 	umask(077); /* what the VMM creates in /run is its own */
 	jail_setup_rlimits(a);
 	jail_drop_privileges(a);
-	/* A change of credentials clears the parent-death signal: set it again,
-	 * then make sure the parent did not die in between (it holds the other
-	 * end of sync_fd open until the VMM runs). */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		jail_fail(a, errno, "parent-death signal");
-	p = (struct pollfd){ .fd = a->sync_fd, .events = POLLIN };
-	if (poll(&p, 1, 0) != 0)
-		_exit(JAIL_CHILD_FAILED);
-	syscall(SYS_execveat, a->vmm_fd, "", a->argv, a->envp, AT_EMPTY_PATH);
-	jail_fail(a, errno, "execute %s", a->cfg->vmm_path);
+	/* The change of credentials cleared the parent-death signal: spawn_exec
+	 * sets it again and checks that the parent still lives. */
+	spawn_exec(sc, a->vmm_fd, NULL, a->argv, a->envp, a->cfg->vmm_path);
 }
 
 int jail_path_ok(const char *path)
@@ -534,35 +467,6 @@ static int jail_open_vmm(const struct jail_config *cfg)
 	return take_fd(&fd);
 }
 
-/* Wait (bounded) for the child's verdict: end of file on the error pipe
- * means the VMM was executed. */
-static int jail_await(struct jail *j, int err_fd)
-{
-	struct jail_err e;
-	struct pollfd p = { .fd = err_fd, .events = POLLIN };
-	ssize_t n;
-	int r;
-
-	do
-		r = poll(&p, 1, JAIL_SETUP_TIMEOUT);
-	while (r < 0 && errno == EINTR);
-	if (r == 0) {
-		log_err("jail %s: set-up did not finish in %d s", j->name,
-			JAIL_SETUP_TIMEOUT / 1000);
-		return -ETIMEDOUT;
-	}
-	n = read(err_fd, &e, sizeof(e));
-	if (n == 0)
-		return 0;
-	if (n != (ssize_t)sizeof(e)) {
-		log_err("jail %s: set-up died without a word", j->name);
-		return -EIO;
-	}
-	e.what[sizeof(e.what) - 1] = '\0';
-	log_err("jail %s: %s: %s", j->name, e.what, strerror(e.err));
-	return e.err > 0 ? -e.err : -EIO;
-}
-
 static int jail_make_dirs(const struct jail_config *cfg, struct jail *j)
 {
 	snprintf(j->dir, sizeof(j->dir), "%s", cfg->dir);
@@ -615,12 +519,17 @@ int jail_spawn_vmm(const struct jail_config *cfg, struct jail **out)
 			 NULL };
 	char *argv[JAIL_MAX_ARGS + 2];
 	struct jail_child a = { .cfg = cfg, .argv = argv, .envp = envp };
-	int sync[2] = { -1, -1 }, err[2] = { -1, -1 };
+	struct spawn_config sp = {
+		.ns_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
+		.timeout_ms = JAIL_SETUP_TIMEOUT,
+		.detached = cfg->detached,
+		.child_main = jail_child_main,
+		.arg = &a,
+	};
 	_cleanup_close_ int vmm_fd = -1;
-	void *stack = MAP_FAILED;
+	char who[80];
 	struct jail *j;
-	int nargs = 0, pidfd = -1, r;
-	pid_t pid;
+	int nargs = 0, r;
 
 	*out = NULL;
 	r = jail_check(cfg, a.is_dir);
@@ -656,63 +565,21 @@ int jail_spawn_vmm(const struct jail_config *cfg, struct jail **out)
 	r = cgroup_new(cfg->name, &cfg->limits, &j->cg);
 	if (r < 0)
 		goto fail;
-	/* A socket pair, so that a write to a child that died is EPIPE, not SIGPIPE. */
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0 ||
-	    pipe2(err, O_CLOEXEC) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	stack = mmap(NULL, JAIL_STACK, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED) {
-		r = -errno;
-		goto fail;
-	}
 	a.j = j;
-	a.sync_fd = sync[0];
-	a.sync_peer_fd = sync[1];
-	a.err_fd = err[1];
-	a.err_peer_fd = err[0];
 	a.vmm_fd = vmm_fd;
 	a.pvm = access(JAIL_PVM_MARKER, F_OK) == 0;
-	pid = clone(jail_child_main, (char *)stack + JAIL_STACK,
-		    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-			    CLONE_PIDFD | SIGCHLD,
-		    &a, &pidfd);
-	if (pid < 0) {
-		r = -errno;
-		log_err("jail %s: clone: %s", cfg->name, strerror(errno));
-		goto fail;
-	}
-	j->pid = pid;
-	j->pidfd = pidfd;
-	close(sync[0]);
-	close(err[1]);
-	sync[0] = err[1] = -1;
-	r = cgroup_add_pid(j->cg, pid);
+	snprintf(who, sizeof(who), "jail %s", j->name);
+	sp.who = who;
+	sp.cg = j->cg;
+	r = spawn_start(&sp, &j->pid, &j->pidfd);
 	if (r < 0)
 		goto fail;
-	if (send(sync[1], "g", 1, MSG_NOSIGNAL) != 1) {
-		r = -errno;
-		goto fail;
-	}
-	r = jail_await(j, err[0]);
-	if (r < 0)
-		goto fail;
-	log_debug("jail %s: agentvm-vmm is pid %d, uid %u, in %s", j->name, (int)pid,
+	log_debug("jail %s: agentvm-vmm is pid %d, uid %u, in %s", j->name, (int)j->pid,
 		  (unsigned)j->uid, j->dir);
 	*out = j;
 	j = NULL;
 	r = 0;
 fail:
-	if (stack != MAP_FAILED)
-		munmap(stack, JAIL_STACK);
-	for (int i = 0; i < 2; i++) {
-		if (sync[i] >= 0)
-			close(sync[i]);
-		if (err[i] >= 0)
-			close(err[i]);
-	}
 	jail_free(j);
 	return r;
 }

@@ -57,6 +57,10 @@ struct jail_config {
 	uint64_t nofile;	     /* RLIMIT_NOFILE; 0: JAIL_DEFAULT_NOFILE */
 	uint64_t fsize;		     /* RLIMIT_FSIZE in bytes; 0: unlimited */
 	uint64_t nproc;		     /* RLIMIT_NPROC; 0: limits.pids_max, or 256 */
+	/* 0: the VMM dies with the thread that started it (parent-death
+	 * signal); 1: it outlives it (a daemon whose request threads come and
+	 * go, and which cleans up after a crash itself). */
+	int detached;
 	/* The VMM's stdin, stdout (COM1 with --serial stdout) and stderr;
 	 * -1: /dev/null. Not owned. */
 	int stdin_fd, stdout_fd, stderr_fd;
