@@ -521,6 +521,7 @@ static int microvm_create(const struct backend_config *cfg, void **priv)
 	jc.limits.pids_max = ncpus + MICROVM_EXTRA_TASKS;
 	jc.stdout_fd = log_fd;
 	jc.stderr_fd = log_fd;
+	jc.detached = cfg->detached;
 	r = jail_spawn_vmm(&jc, &m->jail);
 	if (r < 0)
 		goto fail;

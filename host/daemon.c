@@ -837,8 +837,11 @@ static void daemon_stop(struct daemon *d)
 		struct sandbox *victim = NULL;
 		pthread_mutex_lock(&d->lock);
 		for (struct sandbox *sb = d->sandboxes; sb; sb = sb->next) {
+			/* A backend that cannot adopt (microvm) would only leave
+			 * its sandboxes for the next start to remove. */
+			bool kept = sb->ops && sb->ops->adopt;
 			if (sb->state == SB_POOLED || sb->state == SB_CREATING ||
-			    (d->cfg.cleanup_on_exit && sb->state != SB_DESTROYING)) {
+			    ((d->cfg.cleanup_on_exit || !kept) && sb->state != SB_DESTROYING)) {
 				victim = sb;
 				break;
 			}

@@ -280,9 +280,15 @@ void *template_build_main(void *arg)
 	json_object_object_add(ex, "isolation", json_object_new_string(t.isolation));
 	json_object_object_add(ex, "pool", json_object_new_int(t.pool_size));
 	op_audit(op, "template.build", ex);
-	/* A new generation: the golden snapshots of the old one go (running
-	 * sandboxes keep their mappings; pooled ones are replaced). */
-	template_forget_snapshots(d, t.name);
+	/* What the guest becomes changed: the old golden snapshots go
+	 * (running sandboxes keep their mappings; pooled ones are replaced).
+	 * Snapshots are keyed by their boot, so this only frees the disk. */
+	if (exists &&
+	    (strcmp(old.image, t.image) || strcmp(old.kernel, t.kernel) ||
+	     strcmp(old.cmdline, t.cmdline) || strcmp(old.guest, t.guest) ||
+	     strcmp(old.isolation, t.isolation) || old.limits.mem_bytes != t.limits.mem_bytes ||
+	     old.limits.cpu_millis != t.limits.cpu_millis))
+		template_forget_snapshots(d, t.name);
 	pool_kick(d);
 	op_reply(op, template_json(&t));
 out:
