@@ -81,22 +81,14 @@ static void container_mkdir(struct container_child *a, const char *path, mode_t 
 		spawn_fail(a->sc, ENOTDIR, "the image's /%s is not a directory", path);
 }
 
-static void container_mount(struct container_child *a, const char *src, const char *dst,
-			    const char *type, unsigned long flags, const char *data)
-{
-	if (mount(src, dst, type, flags, data) < 0)
-		spawn_fail(a->sc, errno, "mount %s on %s", type ? type : (src ? src : "(remount)"),
-			   dst);
-}
-
 /* A read-only view of a path under /proc, when it exists. */
 static void container_proc_ro(struct container_child *a, const char *path)
 {
 	if (access(path, F_OK) < 0)
 		return;
-	container_mount(a, path, path, NULL, MS_BIND | MS_REC, NULL);
-	container_mount(a, NULL, path, NULL,
-			MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	spawn_mount(a->sc, path, path, NULL, MS_BIND | MS_REC, NULL);
+	spawn_mount(a->sc, NULL, path, NULL,
+		    MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
 
 /* Hide a file (behind /dev/null) or a directory (behind an empty read-only tmpfs). */
@@ -107,10 +99,10 @@ static void container_mask(struct container_child *a, const char *path)
 	if (lstat(path, &st) < 0)
 		return;
 	if (S_ISDIR(st.st_mode))
-		container_mount(a, "tmpfs", path, "tmpfs",
-				MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555");
+		spawn_mount(a->sc, "tmpfs", path, "tmpfs",
+			    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555");
 	else
-		container_mount(a, "dev/null", path, NULL, MS_BIND, NULL);
+		spawn_mount(a->sc, "dev/null", path, NULL, MS_BIND, NULL);
 }
 
 /* /dev: a small tmpfs with the harmless character devices bound from the host,
@@ -127,7 +119,7 @@ static void container_setup_dev(struct container_child *a)
 	char src[64], dst[64], opts[64];
 
 	container_mkdir(a, "dev", 0755);
-	container_mount(a, "tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=512k");
+	spawn_mount(a->sc, "tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=512k");
 	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
 		int fd;
 		snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
@@ -136,15 +128,15 @@ static void container_setup_dev(struct container_child *a)
 		if (fd < 0)
 			spawn_fail(a->sc, errno, "create %s", dst);
 		close(fd);
-		container_mount(a, src, dst, NULL, MS_BIND, NULL);
+		spawn_mount(a->sc, src, dst, NULL, MS_BIND, NULL);
 	}
 	container_mkdir(a, "dev/pts", 0755);
-	container_mount(a, "devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-			"newinstance,ptmxmode=0666,mode=0620");
+	spawn_mount(a->sc, "devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		    "newinstance,ptmxmode=0666,mode=0620");
 	container_mkdir(a, "dev/shm", 01777);
 	snprintf(opts, sizeof(opts), "mode=1777,size=%llu",
 		 (unsigned long long)(a->cfg->limits.mem_bytes / 2));
-	container_mount(a, "shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts);
+	spawn_mount(a->sc, "shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts);
 	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
 		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
 			spawn_fail(a->sc, errno, "symlink %s", links[i][1]);
@@ -162,10 +154,10 @@ static void container_setup_proc_sys(struct container_child *a)
 					      "proc/scsi",	  "proc/driver", "sys/firmware" };
 
 	container_mkdir(a, "proc", 0555);
-	container_mount(a, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	spawn_mount(a->sc, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	container_mkdir(a, "sys", 0555);
-	container_mount(a, "sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			NULL);
+	spawn_mount(a->sc, "sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		    NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(ro); i++)
 		container_proc_ro(a, ro[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(masked); i++)
@@ -185,7 +177,7 @@ static void container_setup_egress(struct container_child *a)
 	if (fd < 0)
 		spawn_fail(a->sc, errno, "create %s", dst);
 	close(fd);
-	container_mount(a, a->cfg->egress_sock, dst, NULL, MS_BIND, NULL);
+	spawn_mount(a->sc, a->cfg->egress_sock, dst, NULL, MS_BIND, NULL);
 }
 
 static void container_lo_up(struct container_child *a)
@@ -245,14 +237,14 @@ static void container_child_main(struct spawn_child *sc, void *arg)
 	/* Now in the sandbox's cgroups: make them the root of its cgroup namespace. */
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		spawn_fail(a->sc, errno, "unshare the cgroup namespace");
-	container_mount(a, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+	spawn_mount(a->sc, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
 
 	/* The writable layer: a tmpfs visible only in this mount namespace. */
 	if ((size_t)snprintf(path, sizeof(path), "%s/fs", a->c->dir) >= sizeof(path))
 		spawn_fail(a->sc, ENAMETOOLONG, "state directory");
 	snprintf(opts, sizeof(opts), "size=%llu,mode=0755",
 		 (unsigned long long)cfg->limits.disk_bytes);
-	container_mount(a, "agentvm", path, "tmpfs", MS_NOSUID | MS_NODEV, opts);
+	spawn_mount(a->sc, "agentvm", path, "tmpfs", MS_NOSUID | MS_NODEV, opts);
 	if (chdir(path) < 0)
 		spawn_fail(a->sc, errno, "chdir %s", path);
 	container_mkdir(a, "upper", 0755);
@@ -261,11 +253,11 @@ static void container_child_main(struct spawn_child *sc, void *arg)
 	container_mkdir(a, "root", 0755);
 	/* A read-only bind of the image keeps odd characters of its path out of
 	 * the overlay's option string. */
-	container_mount(a, cfg->rootfs, "lower", NULL, MS_BIND, NULL);
-	container_mount(a, NULL, "lower", NULL,
-			MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
-	container_mount(a, "overlay", "root", "overlay", MS_NOSUID | MS_NODEV,
-			"lowerdir=lower,upperdir=upper,workdir=work");
+	spawn_mount(a->sc, cfg->rootfs, "lower", NULL, MS_BIND, NULL);
+	spawn_mount(a->sc, NULL, "lower", NULL,
+		    MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+	spawn_mount(a->sc, "overlay", "root", "overlay", MS_NOSUID | MS_NODEV,
+		    "lowerdir=lower,upperdir=upper,workdir=work");
 	if (chdir("root") < 0)
 		spawn_fail(a->sc, errno, "chdir root");
 	container_setup_dev(a);
@@ -274,12 +266,7 @@ static void container_child_main(struct spawn_child *sc, void *arg)
 	if (cfg->egress_sock)
 		container_setup_egress(a);
 
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		spawn_fail(a->sc, errno, "pivot_root");
-	if (umount2(".", MNT_DETACH) < 0)
-		spawn_fail(a->sc, errno, "detach the old root");
-	if (chdir("/") < 0)
-		spawn_fail(a->sc, errno, "chdir /");
+	spawn_pivot_here(a->sc);
 
 	if (sethostname(CONTAINER_HOSTNAME, strlen(CONTAINER_HOSTNAME)) < 0)
 		spawn_fail(a->sc, errno, "sethostname");

@@ -71,14 +71,6 @@ struct jail_child {
 	unsigned char is_dir[JAIL_MAX_BINDS]; /* what each bind's host side is */
 };
 
-static void jail_mount(struct jail_child *a, const char *src, const char *dst, const char *type,
-		       unsigned long flags, const char *data)
-{
-	if (mount(src, dst, type, flags, data) < 0)
-		spawn_fail(a->sc, errno, "mount %s on %s", type ? type : (src ? src : "(remount)"),
-			   dst);
-}
-
 static void jail_mkdir(struct jail_child *a, const char *path)
 {
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
@@ -114,11 +106,11 @@ static void jail_mount_point(struct jail_child *a, const char *rel, int is_dir)
 /* Bind src on dst, read-only unless writable; never devices, setuid or exec. */
 static void jail_bind_mount(struct jail_child *a, const char *src, const char *dst, int writable)
 {
-	jail_mount(a, src, dst, NULL, MS_BIND, NULL);
-	jail_mount(a, NULL, dst, NULL,
-		   MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC |
-			   (writable ? 0 : MS_RDONLY),
-		   NULL);
+	spawn_mount(a->sc, src, dst, NULL, MS_BIND, NULL);
+	spawn_mount(a->sc, NULL, dst, NULL,
+		    MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC |
+			    (writable ? 0 : MS_RDONLY),
+		    NULL);
 }
 
 /* /dev: its own small tmpfs (the root is nodev) holding /dev/kvm, owned by
@@ -126,14 +118,15 @@ static void jail_bind_mount(struct jail_child *a, const char *src, const char *d
 static void jail_setup_dev(struct jail_child *a)
 {
 	jail_mkdir(a, "dev");
-	jail_mount(a, "agentvm-jail-dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, JAIL_DEV_TMPFS);
+	spawn_mount(a->sc, "agentvm-jail-dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
+		    JAIL_DEV_TMPFS);
 	if (mknod("dev/kvm", S_IFCHR | 0600, makedev(10, 232)) < 0)
 		spawn_fail(a->sc, errno, "mknod /dev/kvm");
 	if (chown("dev/kvm", a->j->uid, a->j->gid) < 0)
 		spawn_fail(a->sc, errno, "chown /dev/kvm");
 	if (mknod("dev/null", S_IFCHR | 0666, makedev(1, 3)) < 0 || chmod("dev/null", 0666) < 0)
 		spawn_fail(a->sc, errno, "mknod /dev/null");
-	jail_mount(a, NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL);
+	spawn_mount(a->sc, NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL);
 }
 
 static void jail_setup_root(struct jail_child *a)
@@ -141,9 +134,9 @@ static void jail_setup_root(struct jail_child *a)
 	const struct jail_config *cfg = a->cfg;
 
 	/* Nothing we mount propagates back to the host. */
-	jail_mount(a, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
-	jail_mount(a, "agentvm-jail", a->j->root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		   JAIL_ROOT_TMPFS);
+	spawn_mount(a->sc, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+	spawn_mount(a->sc, "agentvm-jail", a->j->root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		    JAIL_ROOT_TMPFS);
 	if (chdir(a->j->root) < 0)
 		spawn_fail(a->sc, errno, "chdir %s", a->j->root);
 	jail_setup_dev(a);
@@ -157,14 +150,9 @@ static void jail_setup_root(struct jail_child *a)
 	/* agentvm-vmm adapts a Linux guest's command line when this exists. */
 	if (a->pvm)
 		jail_mount_point(a, JAIL_PVM_MARKER + 1, 1);
-	jail_mount(a, NULL, ".", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		   NULL);
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		spawn_fail(a->sc, errno, "pivot_root");
-	if (umount2(".", MNT_DETACH) < 0)
-		spawn_fail(a->sc, errno, "detach the old root");
-	if (chdir("/") < 0)
-		spawn_fail(a->sc, errno, "chdir /");
+	spawn_mount(a->sc, NULL, ".", NULL,
+		    MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	spawn_pivot_here(a->sc);
 }
 
 static void jail_setup_fds(struct jail_child *a)

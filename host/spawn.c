@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -86,6 +87,24 @@ void spawn_cloexec_from(int low)
 		max = (int)rl.rlim_cur;
 	for (int fd = low; fd < max; fd++)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+void spawn_mount(struct spawn_child *sc, const char *src, const char *dst, const char *type,
+		 unsigned long flags, const char *data)
+{
+	if (mount(src, dst, type, flags, data) < 0)
+		spawn_fail(sc, errno, "mount %s on %s", type ? type : (src ? src : "(remount)"),
+			   dst);
+}
+
+void spawn_pivot_here(struct spawn_child *sc)
+{
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		spawn_fail(sc, errno, "pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		spawn_fail(sc, errno, "detach the old root");
+	if (chdir("/") < 0)
+		spawn_fail(sc, errno, "chdir /");
 }
 
 void spawn_exec(struct spawn_child *sc, int fd, const char *path, char *const argv[],

@@ -60,6 +60,12 @@ int spawn_lift(struct spawn_child *sc, int fd);
 /* Mark every fd from low up close-on-exec: the program starts with the fds
  * below low only. */
 void spawn_cloexec_from(int low);
+/* mount(2), or set-up fails with "mount <type or src> on <dst>". */
+void spawn_mount(struct spawn_child *sc, const char *src, const char *dst, const char *type,
+		 unsigned long flags, const char *data);
+/* Make the current directory the root (pivot_root), detach the old root
+ * and go to the new /. Needs a mount namespace of the child's own. */
+void spawn_pivot_here(struct spawn_child *sc);
 /* Execute the program: the file open at fd (>= 0) or else path, with argv
  * and envp. Unless detached, first re-arm the parent-death signal (a change
  * of credentials clears it) and exit if the parent has died meanwhile. On
