@@ -309,6 +309,14 @@ static int microvm_link_egress(struct microvm *m, const char *egress_sock)
 	return 0;
 }
 
+static long microvm_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* The kernel and initrd a sandbox boots: cfg's, or the project's kernel and
  * the image's initramfs (beside its root tree, images/minimal/build.sh). A
  * test guest needs no initrd (initrd ""). */
@@ -522,6 +530,7 @@ static int microvm_create(const struct backend_config *cfg, void **priv)
 	jc.stdout_fd = log_fd;
 	jc.stderr_fd = log_fd;
 	jc.detached = cfg->detached;
+	long t0 = microvm_now_ms();
 	r = jail_spawn_vmm(&jc, &m->jail);
 	if (r < 0)
 		goto fail;
@@ -530,9 +539,9 @@ static int microvm_create(const struct backend_config *cfg, void **priv)
 		if (r < 0)
 			goto fail;
 	}
-	log_debug("sandbox %s: agentvm-vmm is pid %d in its jail %s (%s)", m->name,
-		  (int)jail_pid(m->jail), m->jail_dir,
-		  m->origin == BACKEND_RESTORED ? "restored" : "booting");
+	log_debug("sandbox %s: agentvm-vmm is pid %d in its jail %s (%s; jail set up in %ld ms)",
+		  m->name, (int)jail_pid(m->jail), m->jail_dir,
+		  m->origin == BACKEND_RESTORED ? "restored" : "booting", microvm_now_ms() - t0);
 	*priv = m;
 	return 0;
 fail:
@@ -540,13 +549,6 @@ fail:
 	return r;
 }
 
-static long microvm_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Log the last lines of the console (COM1 and the VMM's stderr). */
 static void microvm_console_tail(const struct microvm *m, int lines)
