@@ -32,6 +32,8 @@
  *                     costs its host no CPU. The default; falls back to poll
  *                     when there is no xAPIC or I/O APIC pin.
  *   vsock.idle=poll   spin at CPL3 instead (lowest latency, one host core).
+ *   vsock.spin=US     with idle=irq, keep polling US microseconds after the
+ *                     last progress before sleeping (default 0).
  * Prints one line per connection and a final "vsock: done ..." line.
  *   exit 0: everything checked out; 1: a failure (printed); 2: no device. */
 #include "gpattern.h"
@@ -324,7 +326,8 @@ int guest_main(uint64_t cpu)
 	uint64_t bytes = rt_param_u64("vsock.bytes", 1 << 20);
 	uint64_t refused = rt_param_u64("vsock.refused", 0);
 	uint64_t timeout = rt_param_u64("vsock.timeout", 25000);
-	uint64_t start, limit, timer_due = 0, now;
+	uint64_t spin = rt_ms_to_tsc(rt_param_u64("vsock.spin", 0)) / 1000;
+	uint64_t start, limit, timer_due = 0, now, last_work;
 	struct gvsock_conn *c;
 	int idle_irq;
 
@@ -356,7 +359,7 @@ int guest_main(uint64_t cpu)
 		gvsock_listen(&vs, (uint32_t)listen);
 		rt_printf("vsock: listening on port %lu\n", listen);
 	}
-	start = rt_rdtsc();
+	start = last_work = rt_rdtsc();
 	limit = rt_ms_to_tsc(timeout);
 	for (;;) {
 		unsigned int work = gvsock_poll(&vs);
@@ -403,7 +406,9 @@ int guest_main(uint64_t cpu)
 			vs_report();
 			return 1;
 		}
-		if (work || !idle_irq) {
+		if (work)
+			last_work = now;
+		if (!idle_irq || now - last_work < spin) {
 			rt_pause();
 			continue;
 		}

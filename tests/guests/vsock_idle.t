@@ -22,6 +22,7 @@ CMDLINE="vsock.listen=1024 vsock.accept=0 vsock.timeout=0"
 HZ=$(getconf CLK_TCK)
 declare -a PIDS=()
 
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	local p
 	for p in "${PIDS[@]}"; do
@@ -107,11 +108,11 @@ ok $? "count: the boot nonce is not zero ($boot0)"
 
 rpc irq vm.snapshot "{\"state\":\"$TEST_TMP/snap.state\",\"memory\":\"$TEST_TMP/snap.mem\"}"
 ok $? "vm.snapshot of the idle guest" || diag "$RPC"
-read -r c2 boot2 <<<"$(count irq)"
+read -r c2 _ <<<"$(count irq)"
 is "$c2" $((c1 + 1)) "count after the snapshot: one more ($c2)"
 "$PEER" echo "$TEST_TMP/irq.sock" 1024 -n 4 -b 64K -t 20 >/dev/null 2>&1
 ok $? "4 echo connections after the snapshot"
-read -r c3 boot3 <<<"$(count irq)"
+read -r c3 _ <<<"$(count irq)"
 is "$c3" $((c2 + 5)) "count: the 4 echoes and the count request are counted ($c3)"
 rpc irq vm.reset
 ok $? "vm.reset" || diag "$RPC"
@@ -122,7 +123,7 @@ rtt irq "idle=irq after vm.reset"
 pct=$(cpu_percent "$IRQ_PID" 2)
 ((pct < 5))
 ok $? "idle=irq after vm.reset: < 5% of a core (${pct}%)"
-read -r c5 boot5 <<<"$(count irq)"
+read -r c5 _ <<<"$(count irq)"
 is "$c5" $((c4 + 2)) "count goes on from the snapshot's ($c5)"
 kill "$IRQ_PID"
 wait "$IRQ_PID" 2>/dev/null
