@@ -549,7 +549,6 @@ fail:
 	return r;
 }
 
-
 /* Log the last lines of the console (COM1 and the VMM's stderr). */
 static void microvm_console_tail(const struct microvm *m, int lines)
 {

@@ -203,15 +203,18 @@ static void jail_setup_rlimits(struct jail_child *a)
 }
 
 /* The jail's uid and gid, no supplementary groups, and no capability in any
- * set: bounding, ambient, permitted, effective, inheritable. */
+ * set: bounding, ambient, permitted, effective, inheritable. Raw system calls:
+ * glibc's wrappers would apply the change to every thread it believes the
+ * process has, and a child cloned from a many-threaded daemon inherits that
+ * list (and possibly its lock, held by another thread at the clone). */
 static void jail_drop_privileges(struct jail_child *a)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2] = { { 0 } };
 
-	if (setgroups(0, NULL) < 0)
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
 		spawn_fail(a->sc, errno, "setgroups");
-	if (setresgid(a->j->gid, a->j->gid, a->j->gid) < 0)
+	if (syscall(SYS_setresgid, a->j->gid, a->j->gid, a->j->gid) < 0)
 		spawn_fail(a->sc, errno, "setresgid %u", (unsigned)a->j->gid);
 	/* The running kernel may know more capabilities than our headers. */
 	for (int c = 0; c < 64; c++) {
@@ -223,7 +226,7 @@ static void jail_drop_privileges(struct jail_child *a)
 	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		spawn_fail(a->sc, errno, "clear the ambient capabilities");
-	if (setresuid(a->j->uid, a->j->uid, a->j->uid) < 0)
+	if (syscall(SYS_setresuid, a->j->uid, a->j->uid, a->j->uid) < 0)
 		spawn_fail(a->sc, errno, "setresuid %u", (unsigned)a->j->uid);
 	if (syscall(SYS_capset, &hdr, data) < 0)
 		spawn_fail(a->sc, errno, "capset");

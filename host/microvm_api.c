@@ -92,7 +92,6 @@ int microvm_api_call(const char *dir, const char *file, const char *method, cons
 	_cleanup_close_ int fd = -1;
 	char req[1024];
 	static __thread char reply[MICROVM_API_REPLY_MAX];
-	struct json_object *root, *e, *m;
 	int n, r, delay_ms = 1;
 
 	snprintf(err, errlen, "no answer");
@@ -124,7 +123,15 @@ int microvm_api_call(const char *dir, const char *file, const char *method, cons
 		return r;
 	}
 	reply[strcspn(reply, "\n")] = '\0';
-	root = json_tokener_parse(reply);
+	return microvm_api_parse_reply(method, reply, err, errlen);
+}
+
+int microvm_api_parse_reply(const char *method, const char *line, char *err, size_t errlen)
+{
+	struct json_object *root, *e, *m;
+	int r;
+
+	root = json_tokener_parse(line);
 	if (!root || !json_object_is_type(root, json_type_object)) {
 		json_object_put(root);
 		snprintf(err, errlen, "%s: the VMM's answer is not a JSON object", method);
@@ -133,8 +140,10 @@ int microvm_api_call(const char *dir, const char *file, const char *method, cons
 	if (json_object_object_get_ex(root, "result", NULL)) {
 		r = 0;
 	} else if (json_object_object_get_ex(root, "error", &e) &&
-		   json_object_object_get_ex(e, "message", &m)) {
-		snprintf(err, errlen, "%s: %s", method, json_object_get_string(m));
+		   json_object_is_type(e, json_type_object) &&
+		   json_object_object_get_ex(e, "message", &m) &&
+		   json_object_is_type(m, json_type_string)) {
+		snprintf(err, errlen, "%s: %.300s", method, json_object_get_string(m));
 		r = -EREMOTEIO;
 	} else {
 		snprintf(err, errlen, "%s: the VMM's answer has neither result nor error", method);

@@ -31,6 +31,11 @@ int microvm_unix_connect(const char *dir, const char *file);
 int microvm_api_call(const char *dir, const char *file, const char *method, const char *params,
 		     int timeout_ms, char *err, size_t errlen);
 
+/* One reply line of the VMM (hostile: the VMM runs jailed beside a guest):
+ * 0 for a "result", -EREMOTEIO for an "error" (its message in err), -EPROTO
+ * for anything else. */
+int microvm_api_parse_reply(const char *method, const char *line, char *err, size_t errlen);
+
 /* The key of a boot: 16 hex digits. */
 int microvm_golden_key(const char *vmm, const char *kernel, const char *initrd, const char *cmdline,
 		       unsigned long long mem_mib, unsigned int cpus, char key[17]);

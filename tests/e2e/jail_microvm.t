@@ -47,8 +47,8 @@ if [[ -n $pid ]] && wait_seccomp "$pid"; then
 	is "$(ls -A "/proc/$pid/root" | tr '\n' ' ' | sed 's/sys //')" "dev initrd kernel run " \
 		"its root holds the kernel, the initramfs, dev and run"
 	args=$(tr '\0' ' ' <"/proc/$pid/cmdline")
-	like "$args" "--kernel /kernel --initrd /initrd .*--mem 256M --cpus 1 --vsock cid=3,uds=/run/vsock.sock --rng" \
-		"it boots /kernel with /initrd, 256 MiB, 1 vCPU, vsock and rng"
+	like "$args" "--kernel /kernel --initrd /initrd .*--mem 256M --cpus 1 --rng --vsock cid=3,uds=/run/vsock.sock --api /run/api.sock" \
+		"it boots /kernel with /initrd, 256 MiB, 1 vCPU, rng, vsock and its control socket"
 	[[ -S $AGENTVM_RUN_DIR/$name/jail/run/vsock.sock ]]
 	ok $? "its vsock socket is in the sandbox's state directory"
 	f=$(cgroup_file "$name" memory.limit_in_bytes memory.max)

@@ -100,7 +100,7 @@ def main():
     policy = os.path.join(tmp, "policy.json")
     with open(policy, "w") as f:
         json.dump({"allowed_domains": ["page.test"], "allowed_ports": [port],
-                   "hosts": {"page.test": "127.0.0.1", "blocked.test": "127.0.0.1"}}, f)
+                   "hosts": {"page.test": "127.0.0.1"}}, f)
 
     s = Server(tmp, "--policy", policy, "--isolation", "container", "--image",
                image_dir or "browser", env={"AGENTVM_RUN_DIR": rundir})
