@@ -46,20 +46,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-
-if ! alive /run/virtlogd.pid; then
-	virtlogd -d || skip "virtlogd cannot start"
-	for _ in $(seq 50); do alive /run/virtlogd.pid && break; sleep 0.1; done
-	alive /run/virtlogd.pid && started+=("$(cat /run/virtlogd.pid)")
-fi
-if ! alive /run/libvirtd.pid; then
-	libvirtd -d || skip "libvirtd cannot start here"
-	for _ in $(seq 100); do [ -S /run/libvirt/libvirt-sock ] && alive /run/libvirtd.pid && break; sleep 0.1; done
-	alive /run/libvirtd.pid || skip "libvirtd did not stay up"
-	started+=("$(cat /run/libvirtd.pid)")
-fi
-[ -S /run/libvirt/libvirt-sock ] || skip "no libvirtd socket"
+# shellcheck source=tests/e2e/libvirt_lib.sh
+. "$top/tests/e2e/libvirt_lib.sh"
+libvirt_start_daemons
 
 cp "$kdir/bzImage" "$work/bzImage"
 cp "$img/rootfs.erofs" "$work/rootfs.erofs"
