@@ -8,3 +8,5 @@ endif
 
 # tests/e2e/libvirt_domain.t starts libvirtd and runs this TAP program.
 test-e2e: $(BUILD)/tests/unit/test_libvirt_live
+# tests/e2e/libvirt_tcg.t runs this one against a TCG domain.
+test-e2e: $(BUILD)/tests/unit/test_libvirt_tcg
