@@ -108,6 +108,9 @@ void rt_irq_timer(uint64_t us);
 void rt_wait_irq(void);
 /* How many times rt_wait_irq returned. */
 extern uint64_t rt_irq_waits;
+/* Set by the RT_IRQ_VECTOR handler, cleared by rt_wait_irq: an interrupt
+ * came that no wait has consumed yet. In the CPL0 part: readable at CPL0. */
+extern volatile uint8_t rt_irq_pending;
 
 /* Serial output on COM1. rt_printf knows %s %c %d %u %x %p and the l/ll
  * length modifiers, nothing else (no widths). */

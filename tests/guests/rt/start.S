@@ -186,6 +186,7 @@ rt_syscall_default:
 /* ---- descriptor tables ---------------------------------------------------- */
 	.section .kdata, "aw"
 /* Set by the RT_IRQ_VECTOR stub, cleared by the wait in rt_ud_entry. */
+	.globl	rt_irq_pending
 rt_irq_pending:
 	.byte	0
 	.balign	16
