@@ -353,13 +353,15 @@ static int jail_pick_uid(const struct jail_config *cfg, struct jail *j)
 		uid_t uid = base + i;
 		int fd;
 
-		if (uid == 0 || uid == (uid_t)-1 || jail_uid_is_account(uid))
+		if (uid == 0 || uid == (uid_t)-1)
 			continue;
 		snprintf(path, sizeof(path), "%s/%u", JAIL_UID_LOCK_DIR, (unsigned)uid);
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0)
 			continue;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		/* The lock first: the user database (NSS) is asked only about
+		 * the one free uid, not about every jail's. */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && !jail_uid_is_account(uid)) {
 			j->uid = uid;
 			j->gid = (gid_t)uid;
 			j->uid_lock_fd = fd;

@@ -331,7 +331,9 @@ int sandbox_start_instance(struct daemon *d, const char *backend_name,
 		.snapshot_dir = snapdir,
 		.paused = pool_spare,
 	};
+	int64_t t0 = daemon_now_ns();
 	r = backend_sandbox_new(*ops, &cfg, bsb);
+	int64_t t1 = daemon_now_ns();
 	if (r < 0) {
 		snprintf(err, errlen,
 			 "the %s backend could not start a sandbox: %s (agentvmd's log "
@@ -355,6 +357,8 @@ int sandbox_start_instance(struct daemon *d, const char *backend_name,
 		*bsb = NULL;
 		return r;
 	}
+	log_debug("sandbox %s: started in %.2f ms, ready %.2f ms later", backend_name,
+		  (t1 - t0) / 1e6, (daemon_now_ns() - t1) / 1e6);
 	/* The agent has answered and nobody has used the sandbox yet: the
 	 * moment every later sandbox of this boot starts from. */
 	if (backend_sandbox_origin(*bsb) == BACKEND_BOOTED)
