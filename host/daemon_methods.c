@@ -486,9 +486,9 @@ done:
 static bool reset_in_place(struct daemon *d, struct sandbox *sb, struct backend_sandbox *bsb)
 {
 	char e[300];
+	int64_t t0 = daemon_now_ns();
 	int r;
 
-	(void)d;
 	r = backend_sandbox_reset(bsb);
 	if (r == -ENOTSUP)
 		return false;
@@ -499,6 +499,9 @@ static bool reset_in_place(struct daemon *d, struct sandbox *sb, struct backend_
 	if (r < 0)
 		log_warn("sandbox %s: reset in place failed (%s); replacing its instance", sb->name,
 			 e);
+	else
+		metrics_observe(d->metrics, "agentvm_restore_seconds", "reset",
+				(daemon_now_ns() - t0) / 1e9);
 	return r == 0;
 }
 
@@ -580,7 +583,7 @@ done:
 	json_object_object_add(ex, "ok", json_object_new_boolean(code == 0));
 	op_audit(op, "reset", ex);
 	if (code == 0) {
-		metrics_count(d->metrics, "agentvm_resets_total", how, 1);
+		metrics_count(d->metrics, "agentvm_resets_total", NULL, 1);
 		metrics_observe(d->metrics, "agentvm_sandbox_reset_seconds", NULL, secs);
 		state_counter_add(d->st, "resets_total", 1);
 		struct json_object *res = json_object_new_object();

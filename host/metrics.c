@@ -40,6 +40,9 @@ static const struct metric_def metric_defs[] = {
 	{ "agentvm_sandbox_create_seconds", M_HISTOGRAM, "source",
 	  "Time to hand out a sandbox, by source (pool or cold)." },
 	{ "agentvm_sandbox_reset_seconds", M_HISTOGRAM, NULL, "Time to reset a sandbox." },
+	{ "agentvm_restore_seconds", M_HISTOGRAM, "how",
+	  "MicroVMs from a snapshot until the guest answers: a new VMM (restore) or the same "
+	  "one in place (reset)." },
 	{ "agentvm_exec_seconds", M_HISTOGRAM, NULL, "Wall time of commands run." },
 };
 

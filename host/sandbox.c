@@ -359,6 +359,9 @@ int sandbox_start_instance(struct daemon *d, const char *backend_name,
 	}
 	log_debug("sandbox %s: started in %.2f ms, ready %.2f ms later", backend_name,
 		  (t1 - t0) / 1e6, (daemon_now_ns() - t1) / 1e6);
+	if (backend_sandbox_origin(*bsb) == BACKEND_RESTORED)
+		metrics_observe(d->metrics, "agentvm_restore_seconds", "restore",
+				(daemon_now_ns() - t0) / 1e9);
 	/* The agent has answered and nobody has used the sandbox yet: the
 	 * moment every later sandbox of this boot starts from. */
 	if (backend_sandbox_origin(*bsb) == BACKEND_BOOTED)

@@ -188,6 +188,10 @@ try:
     ok(c2 is not None and c1 is not None and c2 < c1,
        "after the reset the guest's memory is the snapshot's again (count %s -> %s)" % (c1, c2))
     ok(echo_ok(g["guest_socket"]), "and it echoes")
+    text = d.result("metrics")["text"]
+    ok('agentvm_restore_seconds_count{how="restore"}' in text and
+       'agentvm_restore_seconds_count{how="reset"} 1' in text,
+       "metrics: the restore latency histogram has the restore and the reset")
 
     # --- the jail -----------------------------------------------------------------------------
     st = proc_status(g["pid"])
