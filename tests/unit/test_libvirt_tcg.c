@@ -200,7 +200,8 @@ int main(void)
 	printf("# domain started in %.1f s\n", now() - t0);
 	c = hello_until(sb, t0 + BOOT_WAIT_S, err, sizeof(err));
 	t = now() - t0;
-	ok(c != NULL, "the agent answered hello over virtio-serial (%s)", c ? "" : err);
+	ok(c != NULL, "the agent answered hello over virtio-serial%s%s", c ? "" : ": ",
+	   c ? "" : err);
 	printf("# boot to the agent's hello: %.1f s\n", t);
 	ok(c == NULL || t < 60, "booted to hello in under 60 s (%.1f s)", t);
 	if (!c) {
@@ -226,7 +227,7 @@ int main(void)
 	printf("# save + restore: %.1f s\n", now() - t);
 	t = now();
 	c = hello_until(sb, t + 60, err, sizeof(err));
-	ok(c != NULL, "hello again after the restore (%s)", c ? "" : err);
+	ok(c != NULL, "hello again after the restore%s%s", c ? "" : ": ", c ? "" : err);
 	printf("# restore to hello: %.1f s\n", now() - t);
 	if (!c)
 		goto out;
@@ -237,7 +238,7 @@ int main(void)
 	t = now();
 	is(backend_sandbox_reset(sb), 0, "reset to the snapshot");
 	c = hello_until(sb, now() + 60, err, sizeof(err));
-	ok(c != NULL, "hello after the reset (%s)", c ? "" : err);
+	ok(c != NULL, "hello after the reset%s%s", c ? "" : ": ", c ? "" : err);
 	printf("# reset to hello: %.1f s\n", now() - t);
 	if (c)
 		is(run(c, (const char *const[]){ "/bin/cat", "/tmp/tcg.txt", NULL }, out,
