@@ -40,6 +40,7 @@
 #                              vhost-vsock, which needs the host's
 #                              /dev/vhost-vsock (absent on these machines).
 #
+# BENCH_LOG=FILE keeps agentvmd's log there.
 # Needs root and /dev/kvm. Called by tests/bench/run.sh or alone:
 #   tests/bench/microvm_bench.sh
 set -u
@@ -235,7 +236,7 @@ try:
     # --- create: cold restore, then from the pool ------------------------------------
     template(d, "mv64", 64 * MIB, 1)
     golden(d, "mv64", "g64")
-    restore, peer = [], []
+    restore, restore_d, peer = [], [], []
     for i in range(RUNS):
         ms, r = timed_call(d, "sandbox.create", {"template": "mv64", "name": "r%d" % i})
         seen_pids.add(r["pid"])
@@ -243,6 +244,7 @@ try:
             raise RuntimeError("create r%d: origin %s, pooled %s: not a cold restore" %
                                (i, r.get("origin"), r.get("pooled")))
         restore.append(ms)
+        restore_d.append(r.get("create_ms", -1))
         d.result("sandbox.destroy", {"sandbox": "r%d" % i})
         if not peer_why:
             out = qemu_lib("qemu_restore_ms", "64M", os.path.join(TMP, "q64.mig"))
@@ -250,7 +252,7 @@ try:
                 peer_why = "QEMU's restore failed"
             else:
                 peer.append(float(out))
-    err("create, cold restore: %s" % dist(restore))
+    err("create, cold restore: %s (the daemon's create_ms: %s)" % (dist(restore), dist(restore_d)))
     if peer_why:
         err("no QEMU peer for create: " + peer_why)
     else:
@@ -262,7 +264,7 @@ try:
     r = d.rpc("template.build", {"name": "mv64", "pool": 2})
     if not r or "result" not in r:
         raise RuntimeError("template.build mv64 pool 2: %r" % r)
-    pool, unpooled = [], 0
+    pool, pool_d, unpooled = [], [], 0
     for i in range(RUNS):
         if not d.wait_pool(2, "mv64", 60):
             raise RuntimeError("the pool of mv64 did not fill within 60 s")
@@ -271,6 +273,7 @@ try:
         seen_pids.add(r["pid"])
         if r.get("pooled"):
             pool.append(ms)
+            pool_d.append(r.get("create_ms", -1))
         else:
             unpooled += 1
         d.result("sandbox.destroy", {"sandbox": "p%d" % i})
@@ -282,7 +285,7 @@ try:
         err("the pool served only %d of %d creates" % (len(pool), RUNS))
         failed = True
     else:
-        err("create, from the pool: %s" % dist(pool))
+        err("create, from the pool: %s (the daemon's create_ms: %s)" % (dist(pool), dist(pool_d)))
         print("bench: microvm_create_pool_ms ours=%.2f peer=%s unit=ms" % (median(pool), ps),
               flush=True)
 
@@ -318,6 +321,7 @@ try:
              if s["state"] == "running" and s["name"].startswith("cc")]
     if errors:
         err("%d creates failed, first: %s" % (len(errors), errors[0]))
+        err("the failed ones: %s" % " ".join(sorted(e.split(":")[0].split()[-1] for e in errors)))
     if created:
         err("%d creates, 8 at a time, in %.1f s (limits: 32 MiB, %g of a core each): %s" %
             (len(created), wall, CPUS, dist(created)))
@@ -336,6 +340,9 @@ try:
         except OSError as e:
             err("smaps_rollup of VMM %d: %s" % (p, e))
     growth = max(0, d.rss_kb() - rss0) / len(alive)
+    cg = [s["stats"]["mem_bytes"] / 1024 for s in
+          d.result("sandbox.list_all", {"stats": True})["sandboxes"]
+          if s["name"].startswith("cc") and s.get("stats", {}).get("mem_bytes", -1) >= 0]
     if len(mems) != len(alive):
         failed = True
     else:
@@ -344,6 +351,9 @@ try:
             "agentvmd grew by %.0f KiB per sandbox" %
             (pss, median([m["Rss"] for m in mems]), median([m["Private_Dirty"] for m in mems]),
              growth))
+        if cg:
+            err("their memory cgroups' usage (kernel memory and page cache charged to them "
+                "included): median %.0f KiB" % median(cg))
         mpeer = "-"
         if peer_why:
             err("no QEMU peer for memory: " + peer_why)
@@ -395,6 +405,9 @@ finally:
     errs = [l for l in log.splitlines() if " error" in l.lower() or "E " in l[:24]]
     if errs:
         err("agentvmd logged %d error lines, last: %s" % (len(errs), errs[-1][:300]))
+    if os.environ.get("BENCH_LOG"):
+        with open(os.environ["BENCH_LOG"], "w") as f:
+            f.write(log)
     d.cleanup()
     time.sleep(0.2)
     left = [p for p in sorted(seen_pids) if vmm_alive(p)]

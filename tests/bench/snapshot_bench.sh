@@ -69,6 +69,8 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+# make_bios, qmp, qemu_save, qemu_restore_ms, qemu_clones and QEMU_ARGS
+. "$TOP/tests/bench/qemu_lib.sh"
 
 # median FILE: the median of the numbers in FILE (one a line), two decimals.
 median() {
@@ -102,88 +104,6 @@ snapshot_with() {
 	"$RPC" "$TMP/$name.api" vm.stop >/dev/null
 	exec {fd}>&-
 	wait "$pid"
-}
-
-# qmp SOCKET CMD-JSON...: run QMP commands in order, printing each reply.
-QMP_PY='
-import json, socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-for _ in range(2000):
-    try:
-        s.connect(sys.argv[1]); break
-    except OSError:
-        time.sleep(0.005)
-f = s.makefile("rw")
-def reply():
-    while True:
-        m = json.loads(f.readline())
-        if "event" not in m:
-            return m
-reply()
-f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n"); f.flush(); reply()
-for c in sys.argv[2:]:
-    f.write(c + "\n"); f.flush(); print(json.dumps(reply()))
-'
-qmp() {
-	python3 -c "$QMP_PY" "$@"
-}
-
-QEMU_ARGS=(-M "microvm,x-option-roms=off,rtc=off" -enable-kvm -cpu "host,-arch-capabilities"
-	-nodefaults -no-user-config -nographic -display none)
-make_bios() { # a 64 KiB -bios image whose reset vector spins: jmp $
-	head -c 65520 /dev/zero >"$1"
-	printf '\xeb\xfe' >>"$1"
-	truncate -s 65536 "$1"
-}
-
-# qemu_save MEM FILE: a migration stream of a spinning QEMU guest with MEM.
-qemu_save() {
-	local mem=$1 file=$2 sock=$TMP/qs.sock pid
-	"$QEMU" "${QEMU_ARGS[@]}" -m "$mem" -bios "$TMP/spin.bin" -qmp "unix:$sock,server=on,wait=off" &
-	pid=$!
-	qmp "$sock" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > $file\"}}" >/dev/null
-	for ((i = 0; i < 1000; i++)); do
-		qmp "$sock" '{"execute":"query-migrate"}' | grep -q '"status": "completed"' && break
-		sleep 0.05
-	done
-	qmp "$sock" '{"execute":"quit"}' >/dev/null 2>&1
-	wait "$pid" 2>/dev/null
-	[[ -s $file ]] || die "QEMU did not save a migration stream of $mem"
-}
-
-# qemu_restore_ms MEM FILE: ms from spawning QEMU -incoming to "running".
-QEMU_RESTORE_PY='
-import json, socket, subprocess, sys, time
-sock, args = sys.argv[1], sys.argv[2:]
-t0 = time.monotonic()
-p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-s = socket.socket(socket.AF_UNIX)
-while True:
-    try:
-        s.connect(sock); break
-    except OSError:
-        if p.poll() is not None: sys.exit("qemu exited")
-        time.sleep(0.0005)
-f = s.makefile("rw")
-def cmd(c):
-    f.write(json.dumps({"execute": c}) + "\n"); f.flush()
-    while True:
-        m = json.loads(f.readline())
-        if "event" not in m:
-            return m
-f.readline()
-cmd("qmp_capabilities")
-while cmd("query-status")["return"]["status"] != "running":
-    time.sleep(0.0005)
-print("%.3f" % ((time.monotonic() - t0) * 1000))
-cmd("quit")
-p.wait()
-'
-qemu_restore_ms() {
-	local mem=$1 file=$2 sock=$TMP/qr.sock
-	rm -f "$sock"
-	python3 -c "$QEMU_RESTORE_PY" "$sock" "$QEMU" "${QEMU_ARGS[@]}" -m "$mem" \
-		-bios "$TMP/spin.bin" -qmp "unix:$sock,server=on,wait=off" -incoming "exec:cat $file"
 }
 
 make_bios "$TMP/spin.bin"
@@ -313,26 +233,12 @@ if [[ $ONLY == *" clone "* ]]; then
 	peer=-
 	if ((HAVE_QEMU)); then
 		qemu_save 256M "$TMP/clone.mig"
-		qpids=()
-		for ((i = 0; i < PEER_CLONES; i++)); do
-			"$QEMU" "${QEMU_ARGS[@]}" -m 256M -bios "$TMP/spin.bin" \
-				-qmp "unix:$TMP/qc$i.sock,server=on,wait=off" -incoming "exec:cat $TMP/clone.mig" &
-			qpids+=($!)
-			PIDS+=($!)
-		done
-		: >"$TMP/peer_pd"
-		for ((i = 0; i < PEER_CLONES; i++)); do
-			for ((j = 0; j < 400; j++)); do
-				qmp "$TMP/qc$i.sock" '{"execute":"query-status"}' 2>/dev/null |
-					grep -q '"status": "running"' && break
-				sleep 0.05
-			done
-			awk '/^Private_Dirty:/ { printf "%.3f\n", $2 / 1024 }' \
-				/proc/"${qpids[$i]}"/smaps_rollup >>"$TMP/peer_pd"
-		done
-		for p in "${qpids[@]}"; do kill -9 "$p" 2>/dev/null; done
-		wait 2>/dev/null
-		peer=$(median "$TMP/peer_pd")
+		if qemu_clones "$PEER_CLONES" 256M "$TMP/clone.mig" Private_Dirty >"$TMP/peer_kib"; then
+			awk '{ printf "%.3f\n", $1 / 1024 }' "$TMP/peer_kib" >"$TMP/peer_pd"
+			peer=$(median "$TMP/peer_pd")
+		else
+			echo "bench: clone_private_mib: the QEMU clones could not be measured" >&2
+		fi
 	fi
 	echo "bench: clone_private_mib ours=$ours peer=$peer unit=MiB"
 fi
