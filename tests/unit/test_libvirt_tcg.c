@@ -197,12 +197,14 @@ int main(void)
 	is(backend_sandbox_new(ops, &cfg, &sb), 0, "sandbox created by the libvirt backend (TCG)");
 	if (!sb)
 		return done_testing();
-	printf("# domain started in %.1f s\n", now() - t0);
-	c = hello_until(sb, t0 + BOOT_WAIT_S, err, sizeof(err));
-	t = now() - t0;
+	t = now();
+	printf("# domain started in %.1f s\n", t - t0);
+	c = hello_until(sb, t + BOOT_WAIT_S, err, sizeof(err));
 	ok(c != NULL, "the agent answered hello over virtio-serial%s%s", c ? "" : ": ",
 	   c ? "" : err);
-	printf("# boot to the agent's hello: %.1f s\n", t);
+	t = now() - t;
+	printf("# the domain's start to the agent's hello: %.1f s (%.1f s with the start)\n", t,
+	       now() - t0);
 	ok(c == NULL || t < 60, "booted to hello in under 60 s (%.1f s)", t);
 	if (!c) {
 		backend_sandbox_log_tail(sb, 30);
