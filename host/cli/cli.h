@@ -34,6 +34,7 @@ int cli_snapshot_main(int argc, char **argv);
 int cli_daemon_main(int argc, char **argv);
 int cli_batch_main(int argc, char **argv);
 int cli_test_main(int argc, char **argv);
+int cli_template_main(int argc, char **argv);
 
 struct client_conn;
 struct client_error;

@@ -21,6 +21,7 @@ static const char main_usage[] =
 	"  cp       copy a file into or out of a sandbox (SANDBOX:PATH)\n"
 	"  reset    put a sandbox back to a fresh copy of its template\n"
 	"  snapshot turn a sandbox's files into a new template\n"
+	"  template list, build or remove templates (image, kernel, limits, pool)\n"
 	"  ls       list sandboxes\n"
 	"  rm       destroy sandboxes\n"
 	"  logs     a sandbox's audit events, or its PID 1's output\n"
@@ -41,14 +42,23 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } main_cmds[] = {
-	{ "run", cli_run_main },     { "doctor", cli_doctor_main },
-	{ "mcp", mcp_main },	     { "create", cli_create_main },
-	{ "exec", cli_exec_main },   { "cp", cli_cp_main },
-	{ "reset", cli_reset_main }, { "snapshot", cli_snapshot_main },
-	{ "ls", cli_ls_main },	     { "rm", cli_rm_main },
-	{ "logs", cli_logs_main },   { "top", cli_top_main },
-	{ "audit", cli_audit_main }, { "daemon", cli_daemon_main },
-	{ "batch", cli_batch_main }, { "test", cli_test_main },
+	{ "run", cli_run_main },
+	{ "doctor", cli_doctor_main },
+	{ "mcp", mcp_main },
+	{ "create", cli_create_main },
+	{ "exec", cli_exec_main },
+	{ "cp", cli_cp_main },
+	{ "reset", cli_reset_main },
+	{ "snapshot", cli_snapshot_main },
+	{ "ls", cli_ls_main },
+	{ "rm", cli_rm_main },
+	{ "logs", cli_logs_main },
+	{ "top", cli_top_main },
+	{ "audit", cli_audit_main },
+	{ "daemon", cli_daemon_main },
+	{ "batch", cli_batch_main },
+	{ "test", cli_test_main },
+	{ "template", cli_template_main },
 };
 
 int main(int argc, char **argv)

@@ -137,6 +137,18 @@ try:
                                  "guest": "test"})
     ok(r and "error" in r and "microvm" in r["error"]["message"],
        "a test guest in a container template is refused with a clear error")
+    p = d.cli("template", "build", "cli", "--isolation", "microvm", "--kernel", GUEST,
+              "--cmdline", CMDLINE, "--guest", "test", "--mem", "48M", "--cpus", "1", "--pool", "0")
+    ok(p.returncode == 0, "agentvm template build makes one too")
+    p = d.cli("template", "ls")
+    line = [l for l in p.stdout.decode().splitlines() if l.startswith("cli ")]
+    ok(p.returncode == 0 and line and "microvm" in line[0] and "test" in line[0] and "48" in line[0],
+       "agentvm template ls lists it (%s)" % (line[0] if line else ""))
+    p = d.cli("template", "build", "cli", "--mem", "lots")
+    ok(p.returncode == 2 and b"bad size" in p.stderr, "a bad option is a usage error")
+    p = d.cli("template", "rm", "cli")
+    ok(p.returncode == 0 and "cli" not in [t["name"] for t in d.result("template.list")["templates"]],
+       "agentvm template rm removes it")
     r = d.rpc("template.build", {"name": "bad", "isolation": "microvm", "guest": "robot"})
     ok(r and "error" in r and "guest must be" in r["error"]["message"],
        "an unknown guest kind is refused")
