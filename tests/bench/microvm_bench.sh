@@ -216,6 +216,23 @@ def vmm_alive(pid):
     return head.partition("(")[2].startswith("agentvm-vmm") and tail.split()[0] != "Z"
 
 
+def our_vmms(tmp):
+    """Live agentvm-vmm processes whose jail mounts come from under tmp (this
+    daemon's directory), whoever their parent is now."""
+    out = []
+    for e in os.listdir("/proc"):
+        if not e.isdigit():
+            continue
+        try:
+            if not vmm_alive(int(e)):
+                continue
+            if (tmp.rstrip("/") + "/") in open("/proc/%s/mountinfo" % e).read():
+                out.append(int(e))
+        except OSError:
+            pass
+    return out
+
+
 def golden(d, tmpl, name):
     """The template's first sandbox boots and takes the golden snapshot."""
     ms, r = timed_call(d, "sandbox.create", {"template": tmpl, "name": name})
@@ -410,7 +427,7 @@ finally:
             f.write(log)
     d.cleanup()
     time.sleep(0.2)
-    left = [p for p in sorted(seen_pids) if vmm_alive(p)]
+    left = sorted(set(p for p in seen_pids if vmm_alive(p)) | set(our_vmms(d.tmp)))
     if left:
         err("VMMs left after the daemon stopped: %s" % left)
         failed = True
