@@ -66,9 +66,11 @@ for f in "$BUILD_DIR/agentvmd" "$BUILD_DIR/agentvm" "$BUILD_DIR/agentvm-vmm-stat
 done
 command -v python3 >/dev/null || die "python3 is needed"
 
-export TMP=$(mktemp -d /tmp/agentvm-mvbench.XXXXXX)
+TMP=$(mktemp -d /tmp/agentvm-mvbench.XXXXXX) || die "no temporary directory"
+export TMP
 trap 'rm -rf "$TMP"' EXIT
 export QEMU_LIB=$TOP/tests/bench/qemu_lib.sh
+# shellcheck source=tests/bench/qemu_lib.sh
 . "$QEMU_LIB"
 
 # The peer's migration files, made before any microVM runs.

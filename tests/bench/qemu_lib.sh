@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The QEMU peer of the snapshot benchmarks, sourced by snapshot_bench.sh and
 # microvm_bench.sh: QEMU 7.2 -M microvm running a 64 KiB -bios that spins at
 # its reset vector, saved with QMP migrate to a file and restored from it
