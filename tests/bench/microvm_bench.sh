@@ -84,7 +84,7 @@ else
 fi
 
 E2E_DIR=$TOP/tests/e2e python3 - <<'EOF'
-import os, socket, struct, subprocess, sys, threading, time
+import os, signal, socket, struct, subprocess, sys, threading, time
 sys.path.insert(0, os.environ["E2E_DIR"])
 import daemon_rpc
 from daemon_rpc import BUILD, Conn, Daemon
@@ -431,8 +431,21 @@ finally:
     time.sleep(0.2)
     left = sorted(set(p for p in seen_pids if vmm_alive(p)) | set(our_vmms(d.tmp)))
     if left:
-        err("VMMs left after the daemon stopped: %s" % left)
+        # A daemon that died does not take its microVMs with it (a restart
+        # adopts them), and Daemon.cleanup() knows only containers' pid files.
+        err("VMMs of this daemon left after it stopped: %s; killing them" % left)
         failed = True
-    err("%d VMMs in all, none left; %.0f s" % (len(seen_pids), time.time() - t_start))
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        deadline = time.time() + 10
+        while time.time() < deadline and any(vmm_alive(p) for p in left):
+            time.sleep(0.05)
+        if any(vmm_alive(p) for p in left):
+            err("VMMs still alive after SIGKILL: %s" % [p for p in left if vmm_alive(p)])
+    else:
+        err("%d VMMs in all, none left; %.0f s" % (len(seen_pids), time.time() - t_start))
 sys.exit(1 if failed else 0)
 EOF
