@@ -65,6 +65,8 @@ for f in "$BUILD_DIR/agentvmd" "$BUILD_DIR/agentvm" "$BUILD_DIR/agentvm-vmm-stat
 	[[ -f $f ]] || die "$f is not built (make all guests)"
 done
 command -v python3 >/dev/null || die "python3 is needed"
+((BENCH_RUNS >= 1 && BENCH_MICROVMS >= 1 && BENCH_ECHOS >= 1)) ||
+	die "BENCH_RUNS, BENCH_MICROVMS and BENCH_ECHOS must be at least 1"
 
 TMP=$(mktemp -d /tmp/agentvm-mvbench.XXXXXX) || die "no temporary directory"
 export TMP
@@ -86,7 +88,6 @@ fi
 E2E_DIR=$TOP/tests/e2e python3 - <<'EOF'
 import os, signal, socket, struct, subprocess, sys, threading, time
 sys.path.insert(0, os.environ["E2E_DIR"])
-import daemon_rpc
 from daemon_rpc import BUILD, Conn, Daemon
 
 RUNS = int(os.environ["BENCH_RUNS"])
