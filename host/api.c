@@ -484,8 +484,8 @@ static int api_check(const struct api_param *p, struct json_object *v, char *err
 		if (p->type == API_T_PATH && (n == 0 || n > 4095 || s[0] != '/'))
 			FAIL("%s must be an absolute path of at most 4095 bytes", p->name);
 		if (p->type == API_T_ISOLATE && strcmp(s, "auto") && strcmp(s, "container") &&
-		    strcmp(s, "microvm"))
-			FAIL("%s must be auto, container or microvm", p->name);
+		    strcmp(s, "microvm") && strcmp(s, "libvirt"))
+			FAIL("%s must be auto, container, microvm or libvirt", p->name);
 		if (p->type == API_T_B64 && (n > (size_t)p->max || !api_b64_ok(s, n)))
 			FAIL("%s must be canonical base64 of at most %.0f bytes", p->name, p->max);
 		return 0;

@@ -105,7 +105,15 @@ static int lv_probe(char *why, size_t len)
 		snprintf(why, len, "fleet from %s", hosts);
 		return access(hosts, R_OK) == 0 ? 0 : -errno;
 	}
-	return libvirt_probe_uri(lv_uri(), why, len);
+	int r = libvirt_probe_uri(lv_uri(), why, len);
+	size_t n = strlen(why);
+
+	/* Say how to get one: on a host without systemd nothing starts it. */
+	if (r < 0 && r != -ENOTSUP && n < len)
+		snprintf(why + n, len - n,
+			 "; is libvirtd running? start it (systemctl start libvirtd, or "
+			 "virtlogd -d && libvirtd -d as root) or point AGENTVM_LIBVIRT_URI at one");
+	return r;
 }
 
 /* The image as one file: rootfs itself, or <rootfs>.erofs beside the tree. */

@@ -38,8 +38,12 @@ int controller_choose_backend(const char *isolation, const struct backend_ops **
 
 	if (backend_lookup("microvm", &vm) < 0 || backend_lookup("container", &ct) < 0)
 		return -ENOENT;
-	if (strcmp(isolation, "microvm") == 0 || strcmp(isolation, "container") == 0) {
-		backend_lookup(isolation, ops);
+	/* libvirt only when asked for: it needs a libvirtd, and "auto" stays
+	 * within this machine's own isolation. */
+	if (strcmp(isolation, "microvm") == 0 || strcmp(isolation, "container") == 0 ||
+	    strcmp(isolation, "libvirt") == 0) {
+		if (backend_lookup(isolation, ops) < 0)
+			return -ENOENT;
 		snprintf(why, why_len, "isolation: %s (asked for)", isolation);
 		return 0;
 	}

@@ -14,7 +14,7 @@ struct controller_sandbox;
 struct egress_policy;
 
 struct controller_options {
-	const char *isolation;	/* "auto", "microvm" or "container" */
+	const char *isolation;	/* "auto", "microvm", "container" or "libvirt" */
 	const char *name;	/* NULL: a fresh "run-<random>" */
 	const char *rootfs;	/* the image's root tree */
 	const char *agent_path; /* NULL: the image's /sbin/init */
@@ -30,8 +30,9 @@ struct controller_options {
 };
 
 /* Resolve an isolation level to a backend. "auto" takes microvm when this host
- * can run microVM sandboxes and container otherwise; why (one line) says which
- * and for what reason. -EINVAL for an unknown level. */
+ * can run microVM sandboxes and container otherwise (never libvirt, which is
+ * only taken when named); why (one line) says which and for what reason.
+ * -EINVAL for an unknown level. The named backend is not probed here. */
 int controller_choose_backend(const char *isolation, const struct backend_ops **ops, char *why,
 			      size_t why_len);
 

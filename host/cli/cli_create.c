@@ -21,7 +21,7 @@ static const char cli_create_usage[] =
 	"Options:\n"
 	"  --template NAME     template to make it from (default: default)\n"
 	"  --name NAME         its name (default: sb-<random>)\n"
-	"  --isolation LEVEL   auto, container or microvm (default: the template's)\n"
+	"  --isolation LEVEL   auto, container, microvm or libvirt (default: the template's)\n"
 	"  --mem SIZE          memory limit, e.g. 512M (default: the template's)\n"
 	"  --cpus N            CPU limit, e.g. 0.5\n"
 	"  --pids N            task limit\n"
@@ -89,9 +89,9 @@ int cli_create_main(int argc, char **argv)
 			break;
 		case O_ISO:
 			if (strcmp(optarg, "auto") && strcmp(optarg, "container") &&
-			    strcmp(optarg, "microvm")) {
-				cli_usage_error("create",
-						"--isolation must be auto, container or microvm");
+			    strcmp(optarg, "microvm") && strcmp(optarg, "libvirt")) {
+				cli_usage_error("create", "--isolation must be auto, container, "
+							  "microvm or libvirt");
 				goto out;
 			}
 			json_object_object_add(p, "isolation", json_object_new_string(optarg));

@@ -33,7 +33,8 @@ static const char cli_run_usage[] =
 	"                        (default: minimal)\n"
 	"  --isolation LEVEL     auto, microvm or container (default: auto: microvm when this\n"
 	"                        host can run microVM guests, else container; says which on "
-	"stderr)\n"
+	"stderr),\n"
+	"                        or libvirt: a domain of a libvirtd (AGENTVM_LIBVIRT_*)\n"
 	"  --mem SIZE            memory limit, e.g. 512M, 2G (default: 1G)\n"
 	"  --cpus N              CPU limit, e.g. 2 or 0.5 (default: 2)\n"
 	"  --disk SIZE           size of the writable layer over the image (default: 1G)\n"
@@ -146,10 +147,11 @@ static int cli_run_parse(int argc, char **argv, struct cli_run_args *a, int *don
 			break;
 		case OPT_ISOLATION:
 			if (strcmp(optarg, "auto") && strcmp(optarg, "microvm") &&
-			    strcmp(optarg, "container"))
+			    strcmp(optarg, "container") && strcmp(optarg, "libvirt"))
 				return cli_usage_error(
 					"run",
-					"--isolation must be auto, microvm or container, not '%s'",
+					"--isolation must be auto, microvm or container "
+					"(or libvirt), not '%s'",
 					optarg);
 			a->isolation = optarg;
 			break;
