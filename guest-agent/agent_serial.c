@@ -3,10 +3,12 @@
 #include "common/log.h"
 #include "guest-agent/agent_conn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -45,12 +47,70 @@ static int serial_conn_alive(struct agent_serial *s)
 	return 0;
 }
 
+int agent_serial_find_port(const char *root, const char *name, char *out, size_t len)
+{
+	/* A port name is at most 255 bytes; its file adds a newline. */
+	char dir[PATH_MAX], file[PATH_MAX], got[255 + 2];
+	size_t nlen = name ? strlen(name) : 0;
+	struct dirent *e;
+	int r = -ENOENT;
+	DIR *d;
+
+	if (!root || nlen == 0 || nlen > 255 || strchr(name, '/'))
+		return -EINVAL;
+	if (snprintf(dir, sizeof(dir), "%s/sys/class/virtio-ports", root) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	d = opendir(dir);
+	if (!d)
+		return -ENOENT;
+	while ((e = readdir(d))) {
+		ssize_t n;
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (snprintf(file, sizeof(file), "%s/%s/name", dir, e->d_name) >= (int)sizeof(file))
+			continue;
+		fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		do
+			n = read(fd, got, sizeof(got) - 1);
+		while (n < 0 && errno == EINTR);
+		close(fd);
+		/* Empty, or longer than any name: not ours. */
+		if (n <= 0 || (n == (ssize_t)sizeof(got) - 1 && got[n - 1] != '\n'))
+			continue;
+		got[n] = '\0';
+		if (got[n - 1] == '\n')
+			got[n - 1] = '\0';
+		if (strcmp(got, name) != 0)
+			continue;
+		r = snprintf(out, len, "%s/dev/%s", root, e->d_name) >= (int)len ? -ENAMETOOLONG
+										 : 0;
+		break;
+	}
+	closedir(d);
+	return r;
+}
+
 static int serial_open(struct agent_serial *s)
 {
+	const size_t plen = strlen(AGENT_SERIAL_BY_NAME);
+	char node[PATH_MAX];
+	const char *path = s->path;
 	struct termios t;
 	struct stat st;
-	int fd = open(s->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 
+	/* No udev, no /dev/virtio-ports/NAME link: find NAME's node in sysfs. */
+	if (fd < 0 && errno == ENOENT && strncmp(path, AGENT_SERIAL_BY_NAME, plen) == 0 &&
+	    agent_serial_find_port("", path + plen, node, sizeof(node)) == 0) {
+		path = node;
+		fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0)
+			log_info("serial %s is %s", s->path, path);
+	}
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode)) {
