@@ -549,6 +549,33 @@ int cgroup_add_pid(struct cgroup *cg, pid_t pid)
 	return 0;
 }
 
+int cgroup_open_join(struct cgroup *cg, int fds[])
+{
+	char path[768];
+
+	for (int i = 0; i < cg->ndirs; i++) {
+		snprintf(path, sizeof(path), "%s/%s", cg->dirs[i].path,
+			 cg->dirs[i].version == 1 ? "tasks" : "cgroup.procs");
+		fds[i] = open(path, O_WRONLY | O_CLOEXEC);
+		if (fds[i] < 0) {
+			int r = -errno;
+			log_err("cgroup: %s: %s", path, strerror(errno));
+			while (i-- > 0)
+				close(fds[i]);
+			return r;
+		}
+	}
+	return cg->ndirs;
+}
+
+int cgroup_join_self(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (write(fds[i], "0", 1) != 1)
+			return errno ? -errno : -EIO;
+	return 0;
+}
+
 /* SIGKILL the processes listed in dir/cgroup.procs; returns how many there were. */
 static int cgroup_kill_listed(const char *dir)
 {

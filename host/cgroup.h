@@ -41,6 +41,15 @@ int cgroup_locate(enum cgroup_ctrl c, struct cgroup_place *out);
 int cgroup_new(const char *name, const struct cgroup_limits *limits, struct cgroup **out);
 /* Move pid (a process the caller started) into every cgroup of cg. */
 int cgroup_add_pid(struct cgroup *cg, pid_t pid);
+/* Open, for each cgroup of cg, the file through which the calling thread
+ * joins it by writing "0": "tasks" on cgroup v1 — moving one thread takes
+ * no global lock there, while moving a process (cgroup.procs) waits for an
+ * RCU grace period, 7-15 ms on a busy VM — and "cgroup.procs" on v2. The
+ * fds (close-on-exec) go to fds[0..]; returns how many, or -errno. */
+int cgroup_open_join(struct cgroup *cg, int fds[]);
+/* In a new single-threaded child, before anything else runs in it: join the
+ * cgroups opened by cgroup_open_join. System calls only. 0 or -errno. */
+int cgroup_join_self(const int *fds, int n);
 /* SIGKILL every process in cg (there should be none left when its sandbox is gone). */
 int cgroup_kill(struct cgroup *cg);
 /* Memory in use now, in bytes; -ENOENT without a memory controller. */

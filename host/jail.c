@@ -249,6 +249,8 @@ static void jail_child_main(struct spawn_child *sc, void *arg)
 	jail_setup_fds(a);
 	umask(077); /* what the VMM creates in /run is its own */
 	jail_setup_rlimits(a);
+	/* The set-up above ran outside the VM's limits; the VMM runs inside. */
+	spawn_join_cgroup(sc);
 	jail_drop_privileges(a);
 	/* The change of credentials cleared the parent-death signal: spawn_exec
 	 * sets it again and checks that the parent still lives. */
@@ -516,6 +518,7 @@ int jail_spawn_vmm(const struct jail_config *cfg, struct jail **out)
 		.ns_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
 		.timeout_ms = JAIL_SETUP_TIMEOUT,
 		.detached = cfg->detached,
+		.join_late = 1,
 		.child_main = jail_child_main,
 		.arg = &a,
 	};

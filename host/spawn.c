@@ -40,8 +40,11 @@ struct spawn_child {
 	const struct spawn_config *cfg;
 	int sync_fd; /* one byte once the child is in its cgroup; a hang-up if the parent died */
 	int err_fd;  /* a struct spawn_err on failure; end of file once the program runs */
-	int sync_peer_fd; /* the parent's ends of both channels: closed at once in the */
-	int err_peer_fd;  /* child, or the hang-up above could never come */
+	int sync_peer_fd;	  /* the parent's ends of both channels: closed at once in the */
+	int err_peer_fd;	  /* child, or the hang-up above could never come */
+	int cg_fds[CGROUP_NCTRL]; /* cgroup_open_join(): the child joins by itself */
+	int ncg;
+	int joined;
 };
 
 struct spawn_err {
@@ -107,9 +110,25 @@ void spawn_pivot_here(struct spawn_child *sc)
 		spawn_fail(sc, errno, "chdir /");
 }
 
+void spawn_join_cgroup(struct spawn_child *sc)
+{
+	int r;
+
+	if (sc->joined)
+		return;
+	/* As a single thread (see cgroup_open_join). */
+	r = cgroup_join_self(sc->cg_fds, sc->ncg);
+	if (r < 0)
+		spawn_fail(sc, -r, "join its cgroup");
+	for (int i = 0; i < sc->ncg; i++)
+		close(sc->cg_fds[i]);
+	sc->joined = 1;
+}
+
 void spawn_exec(struct spawn_child *sc, int fd, const char *path, char *const argv[],
 		char *const envp[], const char *what)
 {
+	spawn_join_cgroup(sc);
 	if (!sc->cfg->detached) {
 		struct pollfd p = { .fd = sc->sync_fd, .events = POLLIN };
 
@@ -143,6 +162,8 @@ static int spawn_child_main(void *arg)
 	 * blocked below forever, holding every fd the parent had. */
 	close(sc->sync_peer_fd);
 	close(sc->err_peer_fd);
+	if (!sc->cfg->join_late)
+		spawn_join_cgroup(sc);
 	if (read(sc->sync_fd, &b, 1) != 1)
 		_exit(SPAWN_CHILD_FAILED);
 	/* Out of the way of the fds child_main puts at 0, 1, 2, ... */
@@ -223,6 +244,14 @@ int spawn_start(const struct spawn_config *cfg, pid_t *pid, int *pidfd)
 	sc.sync_peer_fd = sync[1];
 	sc.err_fd = err[1];
 	sc.err_peer_fd = err[0];
+	if (cfg->cg) {
+		sc.ncg = cgroup_open_join(cfg->cg, sc.cg_fds);
+		if (sc.ncg < 0) {
+			r = sc.ncg;
+			sc.ncg = 0;
+			goto out;
+		}
+	}
 	p = clone(spawn_child_main, (char *)stack + SPAWN_STACK,
 		  cfg->ns_flags | CLONE_PIDFD | SIGCHLD, &sc, &fd);
 	if (p < 0) {
@@ -233,11 +262,6 @@ int spawn_start(const struct spawn_config *cfg, pid_t *pid, int *pidfd)
 	close(sync[0]);
 	close(err[1]);
 	sync[0] = err[1] = -1;
-	if (cfg->cg) {
-		r = cgroup_add_pid(cfg->cg, p);
-		if (r < 0)
-			goto kill;
-	}
 	if (cfg->attached)
 		cfg->attached(p, cfg->arg);
 	if (send(sync[1], "g", 1, MSG_NOSIGNAL) != 1) {
@@ -259,6 +283,8 @@ kill:
 out:
 	if (fd >= 0)
 		close(fd);
+	for (int i = 0; i < sc.ncg; i++)
+		close(sc.cg_fds[i]);
 	if (stack != MAP_FAILED)
 		munmap(stack, SPAWN_STACK);
 	for (int i = 0; i < 2; i++) {

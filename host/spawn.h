@@ -1,9 +1,11 @@
 /* Starting a process in new namespaces and its own cgroup, as the VMM's jail
  * (host/jail.c) and the container backend (host/backend_container.c) do:
  *
- *   parent: clone(namespace flags, CLONE_PIDFD)
- *   parent: move the child into its cgroup, then let it go (one byte on a
- *           socket pair, the sync channel)
+ *   parent: open the files through which a thread joins the cgroup, then
+ *           clone(namespace flags, CLONE_PIDFD)
+ *   child:  join the cgroup by itself, as a single thread (cheap on cgroup
+ *           v1, where moving a whole process costs an RCU grace period)
+ *   parent: let it go (one byte on a socket pair, the sync channel)
  *   child:  set itself up (child_main), then execute its program
  *   parent: end of file on the error pipe (close-on-exec) means the program
  *           runs; a struct with errno and one line means set-up failed. (A
@@ -31,13 +33,17 @@ struct spawn_child; /* the child's side of the channels; only the child sees one
 struct spawn_config {
 	const char *who;   /* the prefix of every log line: "jail vm1", "sandbox s1" */
 	int ns_flags;	   /* CLONE_NEW* flags for clone(); 0: none */
-	struct cgroup *cg; /* joined before child_main runs; NULL: the caller's */
+	struct cgroup *cg; /* joined by the child before child_main runs (or, with
+			    * join_late, when it calls spawn_join_cgroup, at the
+			    * latest in spawn_exec); NULL: the caller's */
+	int join_late;	   /* set-up runs outside cg's limits (a CPU quota of a
+			    * tenth of a core must not slow the jail's mounts) */
 	int detached;	   /* 0: the child dies with the parent (PR_SET_PDEATHSIG) */
 	int timeout_ms;	   /* for the set-up; 0: SPAWN_DEFAULT_TIMEOUT_MS */
 	/* In the child, in cg, once let go: sets up and ends in spawn_exec() or
 	 * spawn_fail(). Returning counts as a failure. */
 	void (*child_main)(struct spawn_child *sc, void *arg);
-	/* In the parent, once the child is in cg and before it is let go; may
+	/* In the parent, once the child exists and before it is let go; may
 	 * be NULL. */
 	void (*attached)(pid_t pid, void *arg);
 	void *arg; /* for both */
@@ -66,6 +72,9 @@ void spawn_mount(struct spawn_child *sc, const char *src, const char *dst, const
 /* Make the current directory the root (pivot_root), detach the old root
  * and go to the new /. Needs a mount namespace of the child's own. */
 void spawn_pivot_here(struct spawn_child *sc);
+/* Join the cgroup of spawn_config.cg now (once; spawn_exec does it if
+ * nobody did). Needs the privileges to write the cgroup's files. */
+void spawn_join_cgroup(struct spawn_child *sc);
 /* Execute the program: the file open at fd (>= 0) or else path, with argv
  * and envp. Unless detached, first re-arm the parent-death signal (a change
  * of credentials clears it) and exit if the parent has died meanwhile. On

@@ -4,6 +4,7 @@
  * timeout, and a parent that dies during the set-up. */
 #include "tests/unit/tap.h"
 
+#include "host/cgroup.h"
 #include "host/spawn.h"
 
 #include <errno.h>
@@ -28,7 +29,8 @@
 /* What a child_main does; the same struct is the hooks' arg. */
 struct plan {
 	int how;
-	const char *marker; /* CHILD_NEEDS_MARKER: a file the attached hook made */
+	const char *marker; /* CHILD_NEEDS_MARKER: a file the attached hook made;
+			     * CHILD_CGROUP_LATE: the cgroup's name */
 	pid_t attached_pid; /* what the attached hook saw */
 	int pid_pipe;	    /* the hook writes the pid there (-1: not) */
 	int die_in_hook;    /* the hook kills its own process (the parent) */
@@ -47,7 +49,23 @@ enum {
 	CHILD_NEEDS_MARKER,
 	CHILD_EXEC_SLEEP,
 	CHILD_DROP_UID_SLEEP,
+	CHILD_CGROUP_LATE, /* outside the cgroup until spawn_join_cgroup */
 };
+
+/* Is this process in a cgroup whose path holds name? Syscalls only. */
+static int in_cgroup(const char *name)
+{
+	char buf[4096];
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strstr(buf, name) != NULL;
+}
 
 static void sleep_ms(long ms)
 {
@@ -93,6 +111,14 @@ static void child_main(struct spawn_child *sc, void *arg)
 			spawn_fail(sc, errno, "the attached hook did not run first");
 		spawn_exec(sc, -1, "/bin/true", true_argv, envp, "/bin/true");
 	case CHILD_EXEC_SLEEP:
+		spawn_cloexec_from(3);
+		spawn_exec(sc, -1, "/bin/sleep", sleep_argv, envp, "/bin/sleep");
+	case CHILD_CGROUP_LATE:
+		if (in_cgroup(pl->marker))
+			spawn_fail(sc, EBUSY, "in the cgroup before joining it");
+		spawn_join_cgroup(sc);
+		if (!in_cgroup(pl->marker))
+			spawn_fail(sc, ENOENT, "not in the cgroup after joining it");
 		spawn_cloexec_from(3);
 		spawn_exec(sc, -1, "/bin/sleep", sleep_argv, envp, "/bin/sleep");
 	case CHILD_DROP_UID_SLEEP:
@@ -364,6 +390,65 @@ static void test_parent_death(void)
 	   "a parent that dies after the child changed uid: the child does not execute");
 }
 
+/* Whether /proc/pid/cgroup names the cgroup name. */
+static int pid_in_cgroup(pid_t pid, const char *name)
+{
+	char path[64], buf[4096];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, name) != NULL;
+}
+
+static void test_cgroup(void)
+{
+	struct cgroup_limits lim = { .pids_max = 16 };
+	struct cgroup *cg = NULL;
+	char name[64];
+	pid_t pid = 0;
+	int pidfd = -1;
+
+	snprintf(name, sizeof(name), "spawn-test-%d", (int)getpid());
+	if (geteuid() != 0 || cgroup_new(name, &lim, &cg) < 0) {
+		ok(1, "# SKIP joining a cgroup needs root and a pids or memory controller");
+		ok(1, "# SKIP");
+		ok(1, "# SKIP");
+		return;
+	}
+	for (int late = 0; late <= 1; late++) {
+		struct plan pl = { .how = late ? CHILD_CGROUP_LATE : CHILD_EXEC_SLEEP,
+				   .marker = name,
+				   .pid_pipe = -1,
+				   .exec_fd = -1 };
+		struct spawn_config cfg = { .who = "test",
+					    .cg = cg,
+					    .join_late = late,
+					    .child_main = child_main,
+					    .arg = &pl };
+		int r = spawn_start(&cfg, &pid, &pidfd);
+
+		ok(r == 0 && pid_in_cgroup(pid, name),
+		   late ? "join_late: set-up outside the cgroup, the program inside"
+			: "the child joins its cgroup by itself before its set-up");
+		if (r == 0) {
+			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+			reap(pidfd);
+		}
+	}
+	cgroup_kill(cg);
+	cgroup_free(cg);
+	cg = NULL;
+	ok(cgroup_open(name, &cg) == -ENOENT, "the cgroup is gone afterwards");
+	cgroup_free(cg);
+}
+
 int main(void)
 {
 	/* The children's SIGCHLD must not be ignored, or they reap themselves. */
@@ -373,5 +458,6 @@ int main(void)
 	test_attached_first();
 	test_fds();
 	test_parent_death();
+	test_cgroup();
 	return done_testing();
 }
