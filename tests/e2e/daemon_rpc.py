@@ -226,6 +226,7 @@ class Daemon:
             except (OSError, ValueError, IndexError):
                 pass
         for name in left:
+            cgroup_kill(name)  # a microVM's VMM has no pid file, only its cgroup
             cgroup_remove(name)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -243,6 +244,20 @@ def _cgroup_dirs(name):
 def cgroup_exists(name):
     """Is there a cgroup agentvm/<name> below any hierarchy we are in?"""
     return any(os.path.isdir(d) for d in _cgroup_dirs(name))
+
+
+def cgroup_kill(name):
+    """SIGKILL every process in the cgroups agentvm/<name>."""
+    for d in _cgroup_dirs(name):
+        try:
+            pids = open(os.path.join(d, "cgroup.procs")).read().split()
+        except OSError:
+            continue
+        for p in pids:
+            try:
+                os.kill(int(p), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
 
 
 def cgroup_remove(name):
