@@ -731,8 +731,9 @@ int libvirt_domain_connect(struct libvirt_domain *d, int *fd)
 
 int libvirt_cmdline(const char *extra, char *out, size_t len)
 {
-	/* The agent listens on the channel's port (the node devtmpfs makes:
-	 * the guest has no udev) and on vsock, for hosts with vhost-vsock. */
+	/* The agent listens on the channel's port, by its name (the guest has
+	 * no udev: the agent looks the name up in sysfs), and on vsock, for
+	 * hosts with vhost-vsock. */
 	int n = snprintf(out, len,
 			 "console=ttyS0 root=/dev/vda ro rootfstype=erofs panic=-1 reboot=k%s%s"
 			 " init=/sbin/init -- --vm --listen serial:" LIBVIRT_XML_GUEST_PORT

@@ -106,7 +106,7 @@ int libvirt_probe_uri(const char *uri, char *why, size_t len);
 
 /* The kernel command line for a sandbox booting an image (root on the
  * read-only erofs disk) whose /sbin/init is the agent, listening on the
- * virtio-serial port (LIBVIRT_XML_GUEST_PORT) and on vsock; extra is appended
+ * virtio-serial port by name (LIBVIRT_XML_GUEST_PORT) and on vsock; extra is appended
  * before init's arguments (may be NULL). */
 int libvirt_cmdline(const char *extra, char *out, size_t len);
 

@@ -168,7 +168,8 @@ int libvirt_xml_domain(const struct libvirt_xml_config *cfg, char **out)
 	if (cfg->channel == LIBVIRT_XML_VSOCK) {
 		xml_put(&b, "    <vsock model='virtio'>\n      <cid auto='yes'/>\n    </vsock>\n");
 	} else {
-		/* See LIBVIRT_XML_GUEST_PORT: the guest finds the port by number. */
+		/* Pinned for a stable device order (LIBVIRT_XML_PINNED_PORT); the
+		 * agent finds its port by name (LIBVIRT_XML_GUEST_PORT). */
 		xml_put(&b,
 			"    <controller type='virtio-serial' index='0'>\n"
 			"      <address type='pci' domain='0x0000' bus='0x00' slot='0x%02x'"

@@ -11,13 +11,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The virtio-serial port of the agent channel: its name (udev links it as
- * /dev/virtio-ports/<this>), and the node the guest kernel's devtmpfs gives
- * it without udev. The XML pins the virtio-serial controller to PCI slot 3
- * and the disk to slot 4, so the controller is the guest's first virtio
- * device (virtio0) and the channel its port 1: /dev/vport0p1. */
+/* The virtio-serial port of the agent channel: its name, and the path the
+ * agent is given. udev links a named port as /dev/virtio-ports/<name>; in a
+ * guest without udev the agent finds the port whose
+ * /sys/class/virtio-ports/<node>/name holds the name and opens /dev/<node>
+ * (guest-agent/agent_serial.h), so nothing depends on device numbering. The
+ * XML still pins the virtio-serial controller to PCI slot 3 and the disk to
+ * slot 4, which keeps the guest's device order stable: the controller is
+ * virtio0 and the channel its port 1, /dev/vport0p1 (LIBVIRT_XML_PINNED_PORT). */
 #define LIBVIRT_XML_CHANNEL	"org.agentvm.0"
-#define LIBVIRT_XML_GUEST_PORT	"/dev/vport0p1"
+#define LIBVIRT_XML_GUEST_PORT	"/dev/virtio-ports/" LIBVIRT_XML_CHANNEL
+#define LIBVIRT_XML_PINNED_PORT "/dev/vport0p1"
 #define LIBVIRT_XML_SERIAL_SLOT 3
 #define LIBVIRT_XML_DISK_SLOT	4
 /* What QEMU needs beyond guest RAM, added to memtune's hard_limit. */

@@ -77,7 +77,7 @@ static void test_domain(void)
 	       "<readonly/>\n      <address type='pci' domain='0x0000' bus='0x00' slot='0x04'"),
 	   "disk pinned to slot 4");
 	ok(has(xml, "<address type='virtio-serial' controller='0' bus='0' port='1'/>"),
-	   "channel on port 1: " LIBVIRT_XML_GUEST_PORT " in the guest");
+	   "channel on port 1: " LIBVIRT_XML_PINNED_PORT " in the guest");
 	free(xml);
 
 	c.virt_type = "qemu";
