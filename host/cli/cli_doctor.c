@@ -38,7 +38,8 @@ static const char cli_doctor_usage[] =
 	"Check this host: /dev/kvm, whether KVM guests' user space can run here (a synthetic\n"
 	"SYSCALL probe) and how fast guest kernel code runs, cgroups, namespaces, seccomp,\n"
 	"overlayfs, the agent, the images and chromium. Prints a table of checks and a verdict\n"
-	"for each isolation level.\n"
+	"for each isolation level. The libvirt verdict follows AGENTVM_LIBVIRT_URI,\n"
+	"AGENTVM_LIBVIRT_HOSTS and AGENTVM_LIBVIRT_VIRT_TYPE (kvm, or qemu: TCG for testing).\n"
 	"\n"
 	"  --json      the same report as one JSON object\n"
 	"  -h, --help  show this help\n";
@@ -274,25 +275,45 @@ static void doctor_verdicts(const struct doctor *d, struct doctor_verdict v[3])
 		snprintf(v[1].reason, sizeof(v[1].reason), "%s", why);
 
 	/* libvirt: its daemon reachable, and guests whose user space runs (the
-	 * agent is the guest's PID 1, as in a microVM). */
+	 * agent is the guest's PID 1, as in a microVM). A KVM domain's user space
+	 * runs where this host's KVM runs it; a qemu (TCG) domain emulates the
+	 * whole guest in software, so it runs wherever libvirtd runs. */
 	v[2].level = "libvirt";
 	v[2].available = 0;
 	{
 		const struct backend_ops *ops;
+		const char *vt = getenv("AGENTVM_LIBVIRT_VIRT_TYPE");
+		const char *hosts = getenv("AGENTVM_LIBVIRT_HOSTS");
+		int tcg = vt && strcmp(vt, "qemu") == 0;
 		int lr = backend_lookup("libvirt", &ops) == 0 ? ops->probe(why, sizeof(why))
 							      : -ENOENT;
 
-		if (lr < 0)
+		if (lr < 0) {
 			snprintf(v[2].reason, sizeof(v[2].reason), "%s",
 				 lr == -ENOENT ? "not built in" : why);
-		else if (sys->status != HOSTPROBE_OK)
+		} else if (hosts && *hosts) {
+			v[2].available = 1;
 			snprintf(v[2].reason, sizeof(v[2].reason),
-				 "%s, but the agent cannot run in its guests here: %s", why,
-				 sys->detail);
-		else
+				 "%s; each host's virt_type says how: kvm needs a KVM that runs "
+				 "guest user space there, qemu (TCG, for testing) runs anywhere",
+				 why);
+		} else if (tcg) {
+			v[2].available = 1;
 			snprintf(v[2].reason, sizeof(v[2].reason),
-				 "%s; domains with the agent on virtio-serial or vsock", why);
-		v[2].available = lr == 0 && sys->status == HOSTPROBE_OK;
+				 "%s; virt_type qemu: TCG domains emulate the whole guest, so they "
+				 "run wherever libvirtd runs (for testing: far slower than KVM)",
+				 why);
+		} else if (sys->status != HOSTPROBE_OK) {
+			snprintf(v[2].reason, sizeof(v[2].reason),
+				 "%s, but KVM domains need a KVM that runs guest user space: %s "
+				 "(AGENTVM_LIBVIRT_VIRT_TYPE=qemu runs TCG domains here, for "
+				 "testing)",
+				 why, sys->detail);
+		} else {
+			v[2].available = 1;
+			snprintf(v[2].reason, sizeof(v[2].reason),
+				 "%s; KVM domains with the agent on virtio-serial or vsock", why);
+		}
 	}
 }
 
