@@ -242,6 +242,8 @@ static void *create_main(void *arg)
 	log_info("sandbox %s created (%s, template %s)", sb->name, ops->name, sb->template_name);
 	create_finish_ok(op, false, j->old_name);
 out:
+	if (j->activate)
+		pool_kick(d);
 	free(j);
 	op_finish(op);
 	return NULL;
@@ -410,6 +412,7 @@ static void method_create(struct op *op)
 
 	if (pooled && !activate) {
 		create_finish_ok(op, true, old_name);
+		pool_kick(d);
 		goto done;
 	}
 	if (!pooled)
@@ -597,6 +600,8 @@ done:
 	}
 	/* The old instance goes after the answer: it is no longer anyone's. */
 	backend_sandbox_free(old);
+	if (pool_name[0])
+		pool_kick(d);
 	op_finish(op);
 	return NULL;
 }

@@ -73,8 +73,10 @@ struct sandbox *pool_take_locked(struct daemon *d, const char *template_name,
 		sb->for_pool = false;
 		sandbox_ref_locked(sb);
 		pool_update_gauge_locked(d);
+		/* The refill waits for pool_kick() from the caller, once the
+		 * hand-off is done: starting a replacement meanwhile would take
+		 * the CPU the hand-off needs. */
 		d->pool_kicked = true;
-		pthread_cond_signal(&d->pool_cond);
 		return sb;
 	}
 	return NULL;

@@ -16,7 +16,9 @@ void pool_stop(struct daemon *d);
 /* Wake the thread (a hand-off, a template changed). */
 void pool_kick(struct daemon *d);
 /* A pooled sandbox of template with exactly these limits, taken out of the
- * pool (state CREATING, a ref for the caller), or NULL. d->lock held. */
+ * pool (state CREATING, a ref for the caller), or NULL. d->lock held. The
+ * caller calls pool_kick() once its hand-off is done (the refill starts
+ * then, or within a second). */
 struct sandbox *pool_take_locked(struct daemon *d, const char *template_name,
 				 const struct backend_limits *lim);
 /* Refresh the agentvm_pool_ready gauge. d->lock held. */

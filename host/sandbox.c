@@ -284,13 +284,18 @@ int sandbox_ready(struct backend_sandbox *bsb, bool test_guest, char *err, size_
 
 int sandbox_activate(struct backend_sandbox *bsb, bool test_guest, char *err, size_t errlen)
 {
+	int64_t t0 = daemon_now_ns(), t1;
 	int r = backend_sandbox_resume(bsb);
 
 	if (r < 0) {
 		snprintf(err, errlen, "cannot resume it: %s", strerror(-r));
 		return r;
 	}
-	return sandbox_ready(bsb, test_guest, err, errlen);
+	t1 = daemon_now_ns();
+	r = sandbox_ready(bsb, test_guest, err, errlen);
+	log_debug("sandbox %s: resumed in %.2f ms, ready %.2f ms later", backend_sandbox_name(bsb),
+		  (t1 - t0) / 1e6, (daemon_now_ns() - t1) / 1e6);
+	return r;
 }
 
 int sandbox_start_instance(struct daemon *d, const char *backend_name,
