@@ -250,6 +250,21 @@ try:
     ok(not os.path.exists(os.path.join(d.state, "run", p0["instance"])) and
        not cgroup_exists(p0["instance"]), "the failed sandbox's jail and cgroup are gone")
 
+    # --- a guest flooding a client that does not read ------------------------------------------
+    m0 = d.result("sandbox.get", {"sandbox": "m0"})
+    rss0 = int(proc_status(m0["pid"])["VmRSS"].split()[0])
+    flood = guest_connect(m0["guest_socket"])
+    flood.sendall(struct.pack("<IIQ", 3, 7, 1 << 34))  # op 3: send 16 GiB, never read here
+    time.sleep(1.5)
+    rss1 = int(proc_status(m0["pid"])["VmRSS"].split()[0])
+    ok(rss1 - rss0 < 32 * 1024, "a guest sending to a client that does not read: its VMM's memory "
+       "stays bounded (%d -> %d KiB)" % (rss0, rss1))
+    t0 = time.time()
+    good = echo_ok(d.result("sandbox.get", {"sandbox": "p1"})["guest_socket"])
+    ok(good and time.time() - t0 < 2, "another microVM answers meanwhile (%.1f ms)" % ((time.time() - t0) * 1000))
+    flood.close()
+    ok(echo_ok(m0["guest_socket"]), "and the flooding guest's own sandbox goes on once the client is gone")
+
     # --- quotas ---------------------------------------------------------------------------------
     r = d.rpc("template.build", {"name": "spin", "isolation": "microvm", "kernel": GUEST,
                                  "cmdline": CMDLINE + " vsock.idle=poll", "guest": "test",
@@ -284,6 +299,15 @@ try:
     ok(inst and not d.rpc("sandbox.get", {"sandbox": "short"}).get("result") and
        not os.path.exists(os.path.join(d.state, "run", inst)),
        "a microVM sandbox's TTL fires and nothing of it is left")
+
+    r = d.rpc("sandbox.create", {"template": "echo", "name": "idle", "idle_ttl": 1})
+    inst = r.get("result", {}).get("instance", "") if r else ""
+    deadline = time.time() + 10
+    while time.time() < deadline and d.rpc("sandbox.get", {"sandbox": "idle"}).get("result"):
+        time.sleep(0.1)
+    ok(inst and not d.rpc("sandbox.get", {"sandbox": "idle"}).get("result") and
+       not os.path.exists(os.path.join(d.state, "run", inst)),
+       "an idle microVM sandbox's idle TTL fires")
 
     # --- the daemon killed, restarted: nothing leaks ----------------------------------------
     vmms = [d.result("sandbox.get", {"sandbox": n})["pid"] for n in ("m0", "m1", "p1")]
