@@ -86,9 +86,9 @@ else
 fi
 
 E2E_DIR=$TOP/tests/e2e python3 - <<'EOF'
-import os, signal, socket, struct, subprocess, sys, threading, time
+import os, signal, subprocess, sys, threading, time
 sys.path.insert(0, os.environ["E2E_DIR"])
-from daemon_rpc import BUILD, Conn, Daemon
+from daemon_rpc import BUILD, Conn, Daemon, guest_echo
 
 RUNS = int(os.environ["BENCH_RUNS"])
 N = int(os.environ["BENCH_MICROVMS"])
@@ -134,35 +134,6 @@ def timed_call(d, method, params):
         raise RuntimeError("%s %s: %s" % (method, params.get("name", ""),
                                           r.get("error", {}).get("message") if r else "no reply"))
     return ms, r["result"]
-
-
-def echo(path, data):
-    """The vsock guest's op 1 over a fresh connection: what we send comes back."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    try:
-        s.connect(path)
-        s.sendall(b"CONNECT 1024\n")
-        line = b""
-        while not line.endswith(b"\n"):
-            b = s.recv(1)
-            if not b:
-                raise OSError("the VMM closed the connection")
-            line += b
-        if not line.startswith(b"OK "):
-            raise OSError("the VMM answered %r" % line)
-        s.sendall(struct.pack("<IIQ", 1, 0, 0) + data)
-        s.shutdown(socket.SHUT_WR)
-        back = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            back += b
-        if back != data:
-            raise OSError("the guest echoed %d other bytes" % len(back))
-    finally:
-        s.close()
 
 
 def smaps(pid):
@@ -242,7 +213,7 @@ def golden(d, tmpl, name):
     seen_pids.add(r["pid"])
     if r.get("origin") != "boot":
         raise RuntimeError("the first sandbox of %s was not booted (%s)" % (tmpl, r.get("origin")))
-    echo(r["guest_socket"], b"golden")
+    guest_echo(r["guest_socket"], b"golden")
     err("%s: the golden boot took %.1f ms" % (tmpl, ms))
     d.result("sandbox.destroy", {"sandbox": name})
 
@@ -397,7 +368,7 @@ try:
         s = alive[i % len(alive)]
         t0 = time.perf_counter()
         try:
-            echo(s["guest_socket"], payload)
+            guest_echo(s["guest_socket"], payload)
             lat.append((time.perf_counter() - t0) * 1000)
         except OSError as e:
             bad.append("%s: %s" % (s["name"], e))

@@ -11,7 +11,8 @@ import json, os, signal, socket, stat, struct, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import daemon_rpc
-from daemon_rpc import BUILD, Daemon, cgroup_exists, diag, done, is_, ok, skip_all
+from daemon_rpc import (BUILD, Daemon, cgroup_exists, diag, done, guest_call, guest_connect,
+                        guest_echo, is_, ok, skip_all)
 
 GUEST = os.path.join(BUILD, "guests", "vsock.elf")
 CMDLINE = "vsock.listen=1024 vsock.accept=0 vsock.timeout=0"
@@ -28,43 +29,10 @@ doctor = json.loads(subprocess.run([daemon_rpc.AGENTVM, "doctor", "--json"], cap
                                    text=True).stdout or "{}")
 
 
-def guest_connect(path, port=1024, timeout=10):
-    """A stream to the guest's vsock port through the VMM's hybrid vsock."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(path)
-    s.sendall(b"CONNECT %d\n" % port)
-    line = b""
-    while not line.endswith(b"\n"):
-        b = s.recv(1)
-        if not b:
-            raise OSError("the VMM closed the connection")
-        line += b
-    if not line.startswith(b"OK "):
-        raise OSError("the VMM answered %r" % line)
-    return s
-
-
-def echo(path, data=b"hello through vsock"):
-    """The vsock guest's op 1: what we send comes back."""
-    s = guest_connect(path)
-    try:
-        s.sendall(struct.pack("<IIQ", 1, 0, 0) + data)
-        s.shutdown(socket.SHUT_WR)
-        back = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            back += b
-        return back
-    finally:
-        s.close()
-
-
 def echo_ok(path):
     try:
-        return echo(path) == b"hello through vsock"
+        guest_echo(path)
+        return True
     except OSError as e:
         diag("echo: %s" % e)
         return False
@@ -72,19 +40,8 @@ def echo_ok(path):
 
 def guest_count(path):
     """The vsock guest's op 4: host connections finished so far."""
-    s = guest_connect(path)
-    try:
-        s.sendall(struct.pack("<IIQ", 4, 0, 0))
-        s.shutdown(socket.SHUT_WR)
-        back = b""
-        while len(back) < 8:
-            b = s.recv(64)
-            if not b:
-                break
-            back += b
-        return struct.unpack("<Q", back[:8])[0] if len(back) >= 8 else None
-    finally:
-        s.close()
+    back = guest_call(path, 4, want=8)
+    return struct.unpack("<Q", back[:8])[0] if len(back) >= 8 else None
 
 
 def vm_info(api_path):
@@ -185,7 +142,7 @@ try:
     # --- reset in place ----------------------------------------------------------------------
     c0 = guest_count(m1["guest_socket"])
     for _ in range(3):
-        echo(m1["guest_socket"])
+        guest_echo(m1["guest_socket"])
     c1 = guest_count(m1["guest_socket"])
     ok(c0 is not None and c1 is not None and c1 >= c0 + 3,
        "the guest counts its connections (%s, then %s)" % (c0, c1))

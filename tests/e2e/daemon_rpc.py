@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import socket
 import subprocess
 import sys
@@ -229,6 +230,54 @@ class Daemon:
             cgroup_kill(name)  # a microVM's VMM has no pid file, only its cgroup
             cgroup_remove(name)
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def guest_connect(path, port=1024, timeout=10):
+    """A stream to a microVM guest's vsock port through the VMM's hybrid-vsock
+    socket (sandbox.get's guest_socket): "CONNECT <port>", then "OK <n>"."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        s.sendall(b"CONNECT %d\n" % port)
+        line = b""
+        while not line.endswith(b"\n"):
+            b = s.recv(1)
+            if not b:
+                raise OSError("the VMM closed the connection")
+            line += b
+        if not line.startswith(b"OK "):
+            raise OSError("the VMM answered %r" % line)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def guest_call(path, op, payload=b"", want=None):
+    """One command of the synthetic vsock guest (tests/guests/vsock.c) on a
+    fresh connection: its 16-byte header (op, seed 0, bytes 0), the payload,
+    then everything it answers until it shuts down (or want bytes)."""
+    s = guest_connect(path)
+    try:
+        s.sendall(struct.pack("<IIQ", op, 0, 0) + payload)
+        s.shutdown(socket.SHUT_WR)
+        back = b""
+        while want is None or len(back) < want:
+            b = s.recv(65536)
+            if not b:
+                break
+            back += b
+        return back
+    finally:
+        s.close()
+
+
+def guest_echo(path, data=b"hello through vsock"):
+    """Op 1: raises OSError unless what was sent comes back."""
+    back = guest_call(path, 1, data)
+    if back != data:
+        raise OSError("the guest echoed %d other bytes" % len(back))
 
 
 def _cgroup_dirs(name):
