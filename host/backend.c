@@ -203,6 +203,11 @@ int backend_sandbox_reset(struct backend_sandbox *sb)
 	return sb->ops->reset ? sb->ops->reset(sb->priv) : -ENOTSUP;
 }
 
+int backend_sandbox_pause(struct backend_sandbox *sb)
+{
+	return sb->ops->pause ? sb->ops->pause(sb->priv) : -ENOTSUP;
+}
+
 int backend_sandbox_resume(struct backend_sandbox *sb)
 {
 	return sb->ops->resume ? sb->ops->resume(sb->priv) : 0;

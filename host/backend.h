@@ -54,9 +54,6 @@ struct backend_config {
 	 * is there, the sandbox is restored from it; otherwise it boots and
 	 * ops->golden may take one. NULL: always boot, never snapshot. */
 	const char *snapshot_dir;
-	/* With snapshot_dir: restore with the vCPUs paused (a warm pool's
-	 * spare); ops->resume starts them. Ignored when it has to boot. */
-	int paused;
 };
 
 /* How a sandbox came to be (backend_sandbox_origin). */
@@ -97,7 +94,9 @@ struct backend_ops {
 	/* Optional: put the sandbox back, in place, to the snapshot it was
 	 * restored from or took; -ENOTSUP if it has none. */
 	int (*reset)(void *priv);
-	/* Optional: start a sandbox created paused. */
+	/* Optional: stop a running sandbox's CPUs (it keeps its memory and
+	 * state), and start them again. */
+	int (*pause)(void *priv);
 	int (*resume)(void *priv);
 	/* Optional: how it started (default BACKEND_BOOTED). */
 	enum backend_origin (*origin)(void *priv);
@@ -142,7 +141,9 @@ const char *backend_sandbox_log_path(struct backend_sandbox *sb);
 int backend_sandbox_golden(struct backend_sandbox *sb);
 /* Reset in place (ops->reset); -ENOTSUP when the backend cannot. */
 int backend_sandbox_reset(struct backend_sandbox *sb);
-/* Start a sandbox created paused (ops->resume); 0 if the backend has none. */
+/* Stop or start a sandbox's CPUs (ops->pause, ops->resume); -ENOTSUP /
+ * 0 if the backend has none. */
+int backend_sandbox_pause(struct backend_sandbox *sb);
 int backend_sandbox_resume(struct backend_sandbox *sb);
 enum backend_origin backend_sandbox_origin(struct backend_sandbox *sb);
 /* The host path of the socket that reaches the guest, or NULL. */

@@ -16,8 +16,8 @@
  * pages until it writes them); otherwise it boots, and golden() takes that
  * snapshot once the controller has seen the agent answer. Every VMM serves
  * its control API on the jail's /run/api.sock: reset() is vm.reset, back to
- * the snapshot in place; a pool's spares are restored paused and resume()
- * starts them.
+ * the snapshot in place; pause() and resume() stop and start a pool's
+ * spares.
  *
  * Environment:
  *   AGENTVM_KERNEL             the guest kernel (default: vmlinux in the
@@ -486,8 +486,6 @@ static int microvm_create(const struct backend_config *cfg, void **priv)
 		args[n++] = MICROVM_SNAPSHOT_STATE;
 		args[n++] = "--restore-memory";
 		args[n++] = MICROVM_SNAPSHOT_MEMORY;
-		if (cfg->paused)
-			args[n++] = "--paused";
 		jc.binds[jc.nbinds++] =
 			(struct jail_bind){ .host = m->golden, .path = MICROVM_SNAPSHOT_DIR };
 	} else {
@@ -742,6 +740,11 @@ static int microvm_reset(void *priv)
 	return microvm_api(m, "vm.reset", NULL, MICROVM_API_MS);
 }
 
+static int microvm_pause(void *priv)
+{
+	return microvm_api(priv, "vm.pause", NULL, MICROVM_API_MS);
+}
+
 static int microvm_resume(void *priv)
 {
 	return microvm_api(priv, "vm.resume", NULL, MICROVM_API_MS);
@@ -769,6 +772,7 @@ const struct backend_ops backend_microvm_ops = {
 	.remove_stale = microvm_remove_stale,
 	.golden = microvm_golden,
 	.reset = microvm_reset,
+	.pause = microvm_pause,
 	.resume = microvm_resume,
 	.origin = microvm_origin,
 	.guest_socket = microvm_guest_socket,

@@ -214,8 +214,8 @@ void sandbox_unwatch_locked(struct daemon *d, struct sandbox *sb);
 /* Start a backend instance of template t (its image resolved) with limits
  * lim; blocking. 0 with *bsb ready: the agent said hello (a test guest
  * echoed), and a microVM that booted has taken the template's golden
- * snapshot. With pool_spare, a microVM that can be restored is restored
- * paused instead and *paused set: sandbox_activate makes it ready. */
+ * snapshot. A pool_spare is then paused where the backend can (*paused
+ * set): sandbox_activate resumes it. */
 int sandbox_start_instance(struct daemon *d, const char *backend_name,
 			   const struct state_template *t, const char *isolation,
 			   const struct backend_limits *lim, bool pool_spare,
@@ -224,8 +224,8 @@ int sandbox_start_instance(struct daemon *d, const char *backend_name,
 /* Is the instance's guest answering? The agent's hello, or for a test
  * guest an echo on its vsock port. 0, or -errno with err set. */
 int sandbox_ready(struct backend_sandbox *bsb, bool test_guest, char *err, size_t errlen);
-/* Resume a paused instance and check that it is ready. */
-int sandbox_activate(struct backend_sandbox *bsb, bool test_guest, char *err, size_t errlen);
+/* Resume a paused pool spare (checked before it was paused). */
+int sandbox_activate(struct backend_sandbox *bsb, char *err, size_t errlen);
 /* Where template name's golden snapshots are kept. */
 void sandbox_snapshot_dir(struct daemon *d, const char *template_name, char *out, size_t len);
 /* Destroy sb entirely (state DESTROYING set by the caller): cancel and wait

@@ -165,7 +165,7 @@ static bool create_activate(struct op *op)
 	struct backend_sandbox *bsb;
 	char e[300];
 
-	if (sandbox_activate(sb->bsb, sb->test_guest, e, sizeof(e)) == 0) {
+	if (sandbox_activate(sb->bsb, e, sizeof(e)) == 0) {
 		pthread_mutex_lock(&d->lock);
 		sb->paused = false;
 		pthread_mutex_unlock(&d->lock);

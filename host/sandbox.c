@@ -282,19 +282,12 @@ int sandbox_ready(struct backend_sandbox *bsb, bool test_guest, char *err, size_
 	return r;
 }
 
-int sandbox_activate(struct backend_sandbox *bsb, bool test_guest, char *err, size_t errlen)
+int sandbox_activate(struct backend_sandbox *bsb, char *err, size_t errlen)
 {
-	int64_t t0 = daemon_now_ns(), t1;
 	int r = backend_sandbox_resume(bsb);
 
-	if (r < 0) {
+	if (r < 0)
 		snprintf(err, errlen, "cannot resume it: %s", strerror(-r));
-		return r;
-	}
-	t1 = daemon_now_ns();
-	r = sandbox_ready(bsb, test_guest, err, errlen);
-	log_debug("sandbox %s: resumed in %.2f ms, ready %.2f ms later", backend_sandbox_name(bsb),
-		  (t1 - t0) / 1e6, (daemon_now_ns() - t1) / 1e6);
 	return r;
 }
 
@@ -334,7 +327,6 @@ int sandbox_start_instance(struct daemon *d, const char *backend_name,
 		.cmdline = t->cmdline[0] ? t->cmdline : NULL,
 		.test_guest = test_guest,
 		.snapshot_dir = snapdir,
-		.paused = pool_spare,
 	};
 	int64_t t0 = daemon_now_ns();
 	r = backend_sandbox_new(*ops, &cfg, bsb);
@@ -346,10 +338,6 @@ int sandbox_start_instance(struct daemon *d, const char *backend_name,
 			 (*ops)->name, strerror(-r));
 		*bsb = NULL;
 		return r;
-	}
-	if (pool_spare && backend_sandbox_origin(*bsb) == BACKEND_RESTORED) {
-		*paused = true;
-		return 0;
 	}
 	r = sandbox_ready(*bsb, test_guest, e, sizeof(e));
 	if (r < 0) {
@@ -371,6 +359,10 @@ int sandbox_start_instance(struct daemon *d, const char *backend_name,
 	 * moment every later sandbox of this boot starts from. */
 	if (backend_sandbox_origin(*bsb) == BACKEND_BOOTED)
 		backend_sandbox_golden(*bsb);
+	/* A spare waits with its CPUs stopped: no CPU, and only the memory it
+	 * touched; the hand-off resumes it. */
+	if (pool_spare && backend_sandbox_pause(*bsb) == 0)
+		*paused = true;
 	return 0;
 }
 
