@@ -42,6 +42,10 @@ struct libvirt_domain {
 	unsigned cid;
 	int evfd;
 	int gone; /* stopped (or host lost) since the last start/restore */
+	/* Stops we made (destroy, save) whose STOPPED event has not come yet:
+	 * they are not the sandbox dying. Events come late (libvirtd queues
+	 * them), possibly after a restore has started the next run. */
+	int own_stops;
 	uint32_t vcpus;
 	uint64_t mem;
 };
@@ -107,6 +111,10 @@ static void fleet_host_domains_gone(struct libvirt_fleet *f, size_t h, const cha
 	for (struct libvirt_domain *d = f->domains; d; d = d->next) {
 		if (d->host != h || (only && strcmp(d->name, only) != 0))
 			continue;
+		if (only && d->own_stops > 0) {
+			d->own_stops--;
+			continue;
+		}
 		d->gone = 1;
 		if (write(d->evfd, &one, sizeof(one)) < 0)
 			log_debug("domain %s: exit fd: %s", d->name, strerror(errno));
@@ -378,15 +386,31 @@ fail_fd:
 	return r;
 }
 
+/* We are about to stop d's run (own = 1), or that failed (own = -1). */
+static void domain_own_stop(struct libvirt_domain *d, int own)
+{
+	pthread_mutex_lock(&d->f->lock);
+	/* A run already seen to end sends no other event. */
+	if (own < 0 || !d->gone)
+		d->own_stops += own;
+	if (d->own_stops < 0)
+		d->own_stops = 0;
+	pthread_mutex_unlock(&d->f->lock);
+}
+
 int libvirt_domain_stop(struct libvirt_domain *d)
 {
 	int r = 0;
 
 	if (!d->dom)
 		return 0;
-	if (domain_conn(d) && virDomainDestroy(d->dom) < 0 && virDomainIsActive(d->dom) == 1) {
-		log_err("domain %s: cannot destroy it: %s", d->name, fleet_err());
-		r = -EIO;
+	if (domain_conn(d)) {
+		domain_own_stop(d, 1);
+		if (virDomainDestroy(d->dom) < 0 && virDomainIsActive(d->dom) == 1) {
+			log_err("domain %s: cannot destroy it: %s", d->name, fleet_err());
+			domain_own_stop(d, -1);
+			r = -EIO;
+		}
 	}
 	virDomainFree(d->dom);
 	d->dom = NULL;
@@ -468,8 +492,11 @@ int libvirt_domain_save(struct libvirt_domain *d, const char *path)
 		return -EHOSTDOWN;
 	if (!d->dom)
 		return -ESRCH;
+	domain_own_stop(d, 1);
 	if (virDomainSaveFlags(d->dom, path, NULL, VIR_DOMAIN_SAVE_RUNNING) < 0) {
 		log_err("domain %s: save to %s failed: %s", d->name, path, fleet_err());
+		if (virDomainIsActive(d->dom) == 1)
+			domain_own_stop(d, -1);
 		return -EIO;
 	}
 	virDomainFree(d->dom);
@@ -543,7 +570,8 @@ int libvirt_domain_restore(struct libvirt_domain *d, const char *path)
 		libvirt_domain_stop(d);
 		return r;
 	}
-	/* The stop above fired the exit fd: this is a new run. */
+	/* A run that ended by itself before the stop above fired the exit fd:
+	 * this is a new run. */
 	pthread_mutex_lock(&d->f->lock);
 	d->gone = 0;
 	while (read(d->evfd, &junk, sizeof(junk)) > 0)
@@ -589,6 +617,33 @@ int libvirt_domain_connect(struct libvirt_domain *d, int *fd)
 	}
 	*fd = s;
 	return 0;
+}
+
+int libvirt_fleet_remove_domain(struct libvirt_fleet *f, const char *name)
+{
+	char dname[128];
+	int found = 0;
+
+	if (snprintf(dname, sizeof(dname), LIBVIRT_DOMAIN_PREFIX "%s", name) >= (int)sizeof(dname))
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < f->n; i++) {
+		struct libvirt_sched_host sh;
+		virDomainPtr dom;
+
+		if (libvirt_sched_host(f->sched, i, &sh) < 0 || sh.down || !f->hosts[i].conn)
+			continue;
+		dom = virDomainLookupByName(f->hosts[i].conn, dname);
+		if (!dom)
+			continue;
+		found = 1;
+		if (virDomainDestroy(dom) < 0 && virDomainIsActive(dom) == 1)
+			log_warn("domain %s on %s: cannot destroy it: %s", dname, sh.uri,
+				 fleet_err());
+		else
+			log_info("domain %s on %s: left over, destroyed", dname, sh.uri);
+		virDomainFree(dom);
+	}
+	return found ? 0 : -ESRCH;
 }
 
 int libvirt_probe_uri(const char *uri, char *why, size_t len)
@@ -640,6 +695,13 @@ struct libvirt_sched *libvirt_fleet_sched(struct libvirt_fleet *f)
 {
 	(void)f;
 	return NULL;
+}
+
+int libvirt_fleet_remove_domain(struct libvirt_fleet *f, const char *name)
+{
+	(void)f;
+	(void)name;
+	return -ENOTSUP;
 }
 
 int libvirt_domain_start(struct libvirt_fleet *f, const struct libvirt_domain_config *cfg,

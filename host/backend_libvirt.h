@@ -48,6 +48,10 @@ int libvirt_fleet_open(struct libvirt_sched *s, struct libvirt_fleet **out);
 /* Close every connection. Domains still alive must be freed first. NULL-safe. */
 void libvirt_fleet_free(struct libvirt_fleet *f);
 struct libvirt_sched *libvirt_fleet_sched(struct libvirt_fleet *f);
+/* Destroy the domain of sandbox name (agentvm-<name>) on every up host of f,
+ * one this process does not hold (left by a run that crashed). 0 if one was
+ * found, -ESRCH if none. */
+int libvirt_fleet_remove_domain(struct libvirt_fleet *f, const char *name);
 
 struct libvirt_domain_config {
 	const char *name;    /* sandbox name; the domain is agentvm-<name> */

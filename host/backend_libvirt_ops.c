@@ -305,6 +305,23 @@ static void lv_destroy(void *priv)
 	free(sb);
 }
 
+/* A sandbox of an earlier run of the daemon (which cannot adopt domains):
+ * its domain goes, and its save file if it is on this machine. */
+static void lv_remove_stale(const char *name)
+{
+	const char *save_dir = getenv("AGENTVM_LIBVIRT_SAVE_DIR");
+	struct libvirt_fleet *f;
+	char save[PATH_MAX];
+
+	if (lv_fleet_get(&f) == 0)
+		libvirt_fleet_remove_domain(f, name);
+	if (snprintf(save, sizeof(save), "%s/" LIBVIRT_DOMAIN_PREFIX "%s.save",
+		     save_dir && *save_dir ? save_dir : LIBVIRT_DEFAULT_SAVE_DIR,
+		     name) < (int)sizeof(save) &&
+	    unlink(save) < 0 && errno != ENOENT)
+		log_warn("%s: cannot remove it: %s", save, strerror(errno));
+}
+
 const struct backend_ops backend_libvirt_ops = {
 	.name = "libvirt",
 	.probe = lv_probe,
@@ -315,4 +332,5 @@ const struct backend_ops backend_libvirt_ops = {
 	.log_path = lv_log_path,
 	.golden = lv_golden,
 	.reset = lv_reset,
+	.remove_stale = lv_remove_stale,
 };
