@@ -43,8 +43,8 @@ struct libvirt_domain {
 	int evfd;
 	int gone; /* stopped (or host lost) since the last start/restore */
 	/* Stops we made (destroy, save) whose STOPPED event has not come yet:
-	 * they are not the sandbox dying. Events come late (libvirtd queues
-	 * them), possibly after a restore has started the next run. */
+	 * we fired the exit fd ourselves, and the event, which libvirtd may
+	 * deliver after a restore has started the next run, is dropped. */
 	int own_stops;
 	uint32_t vcpus;
 	uint64_t mem;
@@ -398,6 +398,19 @@ static void domain_own_stop(struct libvirt_domain *d, int own)
 	pthread_mutex_unlock(&d->f->lock);
 }
 
+/* d's run ended by our hand: its exit fd fires now, not when libvirt's
+ * event comes (that one is dropped: own_stops). */
+static void domain_mark_gone(struct libvirt_domain *d)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&d->f->lock);
+	d->gone = 1;
+	if (write(d->evfd, &one, sizeof(one)) < 0)
+		log_debug("domain %s: exit fd: %s", d->name, strerror(errno));
+	pthread_mutex_unlock(&d->f->lock);
+}
+
 int libvirt_domain_stop(struct libvirt_domain *d)
 {
 	int r = 0;
@@ -410,6 +423,8 @@ int libvirt_domain_stop(struct libvirt_domain *d)
 			log_err("domain %s: cannot destroy it: %s", d->name, fleet_err());
 			domain_own_stop(d, -1);
 			r = -EIO;
+		} else {
+			domain_mark_gone(d);
 		}
 	}
 	virDomainFree(d->dom);
@@ -499,6 +514,7 @@ int libvirt_domain_save(struct libvirt_domain *d, const char *path)
 			domain_own_stop(d, -1);
 		return -EIO;
 	}
+	domain_mark_gone(d);
 	virDomainFree(d->dom);
 	d->dom = NULL;
 	return 0;
@@ -570,8 +586,8 @@ int libvirt_domain_restore(struct libvirt_domain *d, const char *path)
 		libvirt_domain_stop(d);
 		return r;
 	}
-	/* A run that ended by itself before the stop above fired the exit fd:
-	 * this is a new run. */
+	/* The stop above (or the save before) fired the exit fd: this is a new
+	 * run. */
 	pthread_mutex_lock(&d->f->lock);
 	d->gone = 0;
 	while (read(d->evfd, &junk, sizeof(junk)) > 0)
@@ -774,6 +790,19 @@ int libvirt_domain_restore(struct libvirt_domain *d, const char *path)
 	(void)d;
 	(void)path;
 	return -ENOTSUP;
+}
+
+/* d's run ended by our hand: its exit fd fires now, not when libvirt's
+ * event comes (that one is dropped: own_stops). */
+static void domain_mark_gone(struct libvirt_domain *d)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&d->f->lock);
+	d->gone = 1;
+	if (write(d->evfd, &one, sizeof(one)) < 0)
+		log_debug("domain %s: exit fd: %s", d->name, strerror(errno));
+	pthread_mutex_unlock(&d->f->lock);
 }
 
 int libvirt_domain_stop(struct libvirt_domain *d)

@@ -37,9 +37,7 @@ cleanup() {
 			virsh -c qemu:///system destroy "$d" >/dev/null 2>&1
 		done
 	fi
-	for p in "${started[@]}"; do
-		kill "$p" 2>/dev/null
-	done
+	declare -F libvirt_stop_daemons >/dev/null && libvirt_stop_daemons
 	rm -rf "$work"
 }
 trap cleanup EXIT

@@ -1,19 +1,56 @@
-# Sourced by tests/e2e/libvirt_*.t: start virtlogd and libvirtd unless they
-# already run, and record the pids this test started in the array `started`
-# (the caller kills them). Needs `skip` and `work` (a private directory) set.
+# shellcheck shell=bash
+# Sourced by tests/e2e/libvirt_*.t and daemon_libvirt.t: start virtlogd and
+# libvirtd unless they already run, and record the pids this test started in
+# the array `started`; libvirt_stop_daemons (in the caller's clean-up) stops
+# them. Needs `skip` and `work` (a private directory) set.
 #
-# Where /dev/kvm is root's alone (no udev rule giving it to the "kvm" group),
-# libvirt finds that its QEMU user (libvirt-qemu) cannot open /dev/kvm, calls
-# its cached QEMU capabilities stale and probes QEMU again on every lookup:
-# 35-75 s per domain start, save or restore. A libvirtd this test starts then
-# runs in a private mount namespace where qemu.conf names root as QEMU's user
-# and group; the host's configuration is not touched.
+# Tests running at once (two people's `make test-e2e`) take turns: each
+# holds an exclusive lock on LIBVIRT_TEST_LOCK from the start of the daemons
+# to their stop, so none stops them under another's feet. (Two tests that
+# shared them once saw libvirt kill a TCG domain's QEMU in mid-restore.)
+#
+LIBVIRT_TEST_LOCK=${LIBVIRT_TEST_LOCK:-/run/agentvm-libvirt-tests.lock}
+libvirt_lock_fd=
 
 libvirt_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# Run a command without the lock's fd: a daemon that kept it would hold the
+# lock for as long as it runs.
+libvirt_nolock() {
+	if [ -n "$libvirt_lock_fd" ]; then
+		"$@" {libvirt_lock_fd}>&-
+	else
+		"$@"
+	fi
+}
+
 libvirt_start_daemons() {
+	if command -v flock >/dev/null && exec {libvirt_lock_fd}>>"$LIBVIRT_TEST_LOCK"; then
+		flock -x -w 900 "$libvirt_lock_fd" ||
+			skip "another libvirt test held $LIBVIRT_TEST_LOCK for 15 min"
+	fi
+	libvirt_start_locked
+}
+
+# Stop the daemons this test started and let the next test have its turn.
+libvirt_stop_daemons() {
+	for p in "${started[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${started[@]}"; do
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+	done
+	started=()
+	if [ -n "$libvirt_lock_fd" ]; then
+		flock -u "$libvirt_lock_fd"
+		exec {libvirt_lock_fd}>&-
+		libvirt_lock_fd=
+	fi
+}
+
+libvirt_start_locked() {
 	if ! libvirt_alive /run/virtlogd.pid; then
-		virtlogd -d || skip "virtlogd cannot start"
+		libvirt_nolock virtlogd -d || skip "virtlogd cannot start"
 		for _ in $(seq 50); do libvirt_alive /run/virtlogd.pid && break; sleep 0.1; done
 		libvirt_alive /run/virtlogd.pid && started+=("$(cat /run/virtlogd.pid)")
 	fi
@@ -23,11 +60,12 @@ libvirt_start_daemons() {
 			command -v unshare >/dev/null; then
 			sed -E 's/^#? *user *=.*/user = "root"/; s/^#? *group *=.*/group = "root"/' \
 				"$conf" >"$work/qemu.conf"
-			unshare -m --propagation private sh -c \
+			libvirt_nolock unshare -m --propagation private sh -c \
 				'mount --bind "$1" /etc/libvirt/qemu.conf && exec libvirtd -d' \
-				sh "$work/qemu.conf" || libvirtd -d || skip "libvirtd cannot start here"
+				sh "$work/qemu.conf" || libvirt_nolock libvirtd -d ||
+				skip "libvirtd cannot start here"
 		else
-			libvirtd -d || skip "libvirtd cannot start here"
+			libvirt_nolock libvirtd -d || skip "libvirtd cannot start here"
 		fi
 		for _ in $(seq 100); do
 			[ -S /run/libvirt/libvirt-sock ] && libvirt_alive /run/libvirtd.pid && break
