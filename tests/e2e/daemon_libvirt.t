@@ -5,7 +5,8 @@
 # Through agentvmd's JSON-RPC: template.build {isolation: libvirt}, then
 # sandbox.create, exec, write_file/read_file, reset in place (a file written
 # after the snapshot is gone), destroy (the domain is gone from libvirt),
-# audit.verify; a daemon killed with SIGKILL leaves its domain, which its
+# audit.verify; `agentvm template build` and `agentvm create` with
+# --isolation libvirt; a daemon killed with SIGKILL leaves its domain, which its
 # next start removes; a stop leaves no domain behind. A libvirt that
 # cannot be reached gives a template.build error saying how to start it.
 # Starts virtlogd and libvirtd itself (tests/e2e/libvirt_lib.sh) unless they
@@ -190,10 +191,22 @@ try:
     is_(r.get("state"), "failed", "the sandbox is marked failed (%s)" % r.get("error", ""))
     d.rpc("sandbox.destroy", {"sandbox": "lv2"})
 
+    # The command line: a template and a sandbox with --isolation libvirt.
+    p = d.cli("template", "build", "lvcli", "--image", "minimal", "--isolation", "libvirt",
+              "--mem", "256M", "--cpus", "1", "--json")
+    ok(p.returncode == 0 and '"libvirt"' in p.stdout.decode(),
+       "agentvm template build --isolation libvirt")
+    if p.returncode:
+        diag(p.stderr.decode())
     # One left running when the daemon stops: it goes with the daemon.
-    r = d.rpc("sandbox.create", {"template": "lv", "name": "lv3"}, timeout=240)
-    ok(r and "result" in r, "a third sandbox")
+    p = d.cli("create", "--template", "lvcli", "--isolation", "libvirt", "--name", "lv3",
+              "--json", timeout=240)
+    ok(p.returncode == 0, "agentvm create --isolation libvirt")
+    if p.returncode:
+        diag(p.stderr.decode())
+    r = d.rpc("sandbox.get", {"sandbox": "lv3"})
     dom3 = "agentvm-" + r["result"]["instance"] if r and "result" in r else "?"
+    ok(dom3 in domains(), "its domain %s runs" % dom3)
     v = d.result("audit.verify")
     ok(v.get("ok") is True, "audit verify: the chain holds (%s lines)" % v.get("lines"))
     if v.get("ok") is not True:
