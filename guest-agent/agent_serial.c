@@ -21,7 +21,10 @@ struct agent_serial {
 	struct agent_watch timer;
 	struct agent *a;
 	struct agent_serial *next;
-	int fd;	     /* the port, kept open (a virtio port has one opener) */
+	/* The port, kept open (a virtio port has one opener). Watched
+	 * edge-triggered: the host side connecting wakes its waiters, so a
+	 * new host connection is served at once, not at the next tick. */
+	struct agent_watch port;
 	int conn_fd; /* the dup a connection owns, or -1 */
 	dev_t rdev;
 	int warned;
@@ -123,27 +126,27 @@ static int serial_open(struct agent_serial *s)
 		tcsetattr(fd, TCSANOW, &t);
 	}
 	s->rdev = st.st_rdev;
-	s->fd = fd;
+	s->port.fd = fd;
+	s->port.events = 0;
+	/* Without the watch the tick still finds the host, only later. */
+	if (agent_watch_set(s->a, &s->port, EPOLLIN | EPOLLOUT | EPOLLET) < 0)
+		log_debug("serial %s: served on the tick only", s->path);
 	return 0;
 }
 
-static void serial_on_tick(struct agent *a, struct agent_watch *w, uint32_t events)
+/* Serve the port if its host side is there and no connection is. */
+static void serial_check(struct agent *a, struct agent_serial *s)
 {
-	struct agent_serial *s = agent_list_entry(w, struct agent_serial, timer);
 	struct pollfd p;
-	uint64_t ticks;
 	int r, cfd;
 
-	(void)events;
-	if (read(w->fd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN)
-		return;
 	if (serial_conn_alive(s))
 		return;
 	if (s->conn_fd >= 0) {
 		log_info("serial %s: connection ended; waiting for the host", s->path);
 		s->conn_fd = -1;
 	}
-	if (s->fd < 0) {
+	if (s->port.fd < 0) {
 		r = serial_open(s);
 		if (r < 0) {
 			if (!s->warned++)
@@ -153,10 +156,10 @@ static void serial_on_tick(struct agent *a, struct agent_watch *w, uint32_t even
 		s->warned = 0;
 	}
 	/* A port whose host side is closed reports hang-up: nobody to serve. */
-	p = (struct pollfd){ .fd = s->fd, .events = POLLIN | POLLOUT };
+	p = (struct pollfd){ .fd = s->port.fd, .events = POLLIN | POLLOUT };
 	if (poll(&p, 1, 0) < 0 || (p.revents & (POLLHUP | POLLNVAL)))
 		return;
-	cfd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
+	cfd = fcntl(s->port.fd, F_DUPFD_CLOEXEC, 3);
 	if (cfd < 0) {
 		log_warn("serial %s: dup: %s", s->path, strerror(errno));
 		return;
@@ -167,6 +170,23 @@ static void serial_on_tick(struct agent *a, struct agent_watch *w, uint32_t even
 	}
 	s->conn_fd = cfd;
 	log_info("serial %s: host connected", s->path);
+}
+
+static void serial_on_tick(struct agent *a, struct agent_watch *w, uint32_t events)
+{
+	struct agent_serial *s = agent_list_entry(w, struct agent_serial, timer);
+	uint64_t ticks;
+
+	(void)events;
+	if (read(w->fd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN)
+		return;
+	serial_check(a, s);
+}
+
+static void serial_on_port(struct agent *a, struct agent_watch *w, uint32_t events)
+{
+	(void)events;
+	serial_check(a, agent_list_entry(w, struct agent_serial, port));
 }
 
 int agent_serial_add(struct agent *a, const char *path)
@@ -184,7 +204,8 @@ int agent_serial_add(struct agent *a, const char *path)
 	if (!s)
 		return -ENOMEM;
 	s->a = a;
-	s->fd = -1;
+	s->port.fd = -1;
+	s->port.fn = serial_on_port;
 	s->conn_fd = -1;
 	strcpy(s->path, path);
 	s->timer.fn = serial_on_tick;
@@ -215,9 +236,7 @@ void agent_serial_close(struct agent *a)
 			continue;
 		agent_watch_close(a, &s->timer);
 		/* An open connection holds its own dup; the port closes with it. */
-		if (s->fd >= 0)
-			close(s->fd);
-		s->fd = -1;
+		agent_watch_close(a, &s->port);
 	}
 }
 

@@ -1,9 +1,11 @@
 /* The serial transport: `--listen serial:PATH`, a virtio-serial port
  * (/dev/virtio-ports/org.agentvm.0 in a libvirt guest without vsock) or any
  * character device. A /dev/virtio-ports/NAME path that does not exist (a
- * guest without udev makes no such links) is looked up by NAME in sysfs. The port is one connection carrying the same frames as a
- * socket. It is opened once and kept open; each time the host side connects
- * (the port stops reporting hang-up) a connection is served on it, and when
+ * guest without udev makes no such links) is looked up by NAME in sysfs.
+ * The port is one connection carrying the same frames as a socket. It is
+ * opened once and kept open; each time the host side connects (the port
+ * stops reporting hang-up: seen at once through an edge-triggered watch of
+ * the port, else at the next tick) a connection is served on it, and when
  * that connection ends the port waits for the host again. */
 #ifndef AGENTVM_GUEST_AGENT_SERIAL_H
 #define AGENTVM_GUEST_AGENT_SERIAL_H
