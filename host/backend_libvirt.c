@@ -520,6 +520,32 @@ int libvirt_domain_save(struct libvirt_domain *d, const char *path)
 	return 0;
 }
 
+int libvirt_domain_suspend(struct libvirt_domain *d)
+{
+	if (!domain_conn(d))
+		return -EHOSTDOWN;
+	if (!d->dom)
+		return -ESRCH;
+	if (virDomainSuspend(d->dom) < 0) {
+		log_err("domain %s: cannot pause it: %s", d->name, fleet_err());
+		return -EIO;
+	}
+	return 0;
+}
+
+int libvirt_domain_resume(struct libvirt_domain *d)
+{
+	if (!domain_conn(d))
+		return -EHOSTDOWN;
+	if (!d->dom)
+		return -ESRCH;
+	if (virDomainResume(d->dom) < 0) {
+		log_err("domain %s: cannot resume it: %s", d->name, fleet_err());
+		return -EIO;
+	}
+	return 0;
+}
+
 /* Set the memory hard limit of the paused domain, then run it. */
 static int domain_limit_and_run(struct libvirt_domain *d)
 {
@@ -806,6 +832,18 @@ static void domain_mark_gone(struct libvirt_domain *d)
 }
 
 int libvirt_domain_stop(struct libvirt_domain *d)
+{
+	(void)d;
+	return -ENOTSUP;
+}
+
+int libvirt_domain_suspend(struct libvirt_domain *d)
+{
+	(void)d;
+	return -ENOTSUP;
+}
+
+int libvirt_domain_resume(struct libvirt_domain *d)
 {
 	(void)d;
 	return -ENOTSUP;

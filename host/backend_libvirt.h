@@ -91,6 +91,9 @@ int libvirt_domain_save(struct libvirt_domain *d, const char *path);
 /* Start the domain again from a file written by save (the reset). A running
  * domain is destroyed first. */
 int libvirt_domain_restore(struct libvirt_domain *d, const char *path);
+/* Stop the running domain's vCPUs (virDomainSuspend), and run them again. */
+int libvirt_domain_suspend(struct libvirt_domain *d);
+int libvirt_domain_resume(struct libvirt_domain *d);
 /* Destroy the domain now (it can be restored later). */
 int libvirt_domain_stop(struct libvirt_domain *d);
 /* Is the domain's host this machine (its sockets and files are ours)? */

@@ -285,6 +285,21 @@ static int lv_reset(void *priv)
 	return libvirt_domain_restore(sb->d, sb->save);
 }
 
+/* A pool's spare waits with its vCPUs stopped. */
+static int lv_pause(void *priv)
+{
+	struct lv_sandbox *sb = priv;
+
+	return libvirt_domain_suspend(sb->d);
+}
+
+static int lv_resume(void *priv)
+{
+	struct lv_sandbox *sb = priv;
+
+	return libvirt_domain_resume(sb->d);
+}
+
 static const char *lv_log_path(void *priv)
 {
 	struct lv_sandbox *sb = priv;
@@ -333,4 +348,6 @@ const struct backend_ops backend_libvirt_ops = {
 	.golden = lv_golden,
 	.reset = lv_reset,
 	.remove_stale = lv_remove_stale,
+	.pause = lv_pause,
+	.resume = lv_resume,
 };
