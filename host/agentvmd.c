@@ -33,7 +33,8 @@ static const char agentvmd_usage[] =
 	"  --max-requests N           requests running at once (default 1024)\n"
 	"  --image NAME|PATH          image of the \"default\" template when it is first made\n"
 	"                             (default minimal)\n"
-	"  --isolation LEVEL          its isolation: auto, container or microvm (default auto)\n"
+	"  --isolation LEVEL          its isolation: auto, container, microvm or libvirt\n"
+	"                             (default auto, which never picks libvirt)\n"
 	"  --pool N                   its warm pool size (default 2)\n"
 	"  --audit-sync batch|every   fdatasync the audit log every 50 ms (default: a\n"
 	"                             power loss may lose the last 50 ms; a crash of\n"
@@ -180,9 +181,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ISOLATION:
 			if (strcmp(optarg, "auto") && strcmp(optarg, "container") &&
-			    strcmp(optarg, "microvm"))
+			    strcmp(optarg, "microvm") && strcmp(optarg, "libvirt"))
 				return agentvmd_bad("--isolation", optarg,
-						    "auto, container or microvm");
+						    "auto, container, microvm or libvirt");
 			cfg.default_isolation = optarg;
 			break;
 		case OPT_POOL:

@@ -332,10 +332,17 @@ int sandbox_start_instance(struct daemon *d, const char *backend_name,
 	r = backend_sandbox_new(*ops, &cfg, bsb);
 	int64_t t1 = daemon_now_ns();
 	if (r < 0) {
-		snprintf(err, errlen,
-			 "the %s backend could not start a sandbox: %s (agentvmd's log "
-			 "says why)",
-			 (*ops)->name, strerror(-r));
+		/* The backend's own verdict says more than an errno when it is
+		 * the host that cannot (no libvirtd, no KVM, ...). */
+		int pr = (*ops)->probe ? (*ops)->probe(why, sizeof(why)) : 0;
+		if (pr < 0 && !(pr == -ENOTSUP && test_guest))
+			snprintf(err, errlen, "the %s backend cannot start a sandbox here: %.400s",
+				 (*ops)->name, why);
+		else
+			snprintf(err, errlen,
+				 "the %s backend could not start a sandbox: %s (agentvmd's log "
+				 "says why)",
+				 (*ops)->name, strerror(-r));
 		*bsb = NULL;
 		return r;
 	}

@@ -24,7 +24,7 @@ static const char cli_template_usage[] =
 	"\n"
 	"Options of build (an existing template keeps what is not given):\n"
 	"  --image NAME|DIR     the image (default: the daemon's --image)\n"
-	"  --isolation KIND     auto, container or microvm\n"
+	"  --isolation KIND     auto, container, microvm or libvirt\n"
 	"  --kernel PATH        the guest kernel of a microVM (default: the project's)\n"
 	"  --cmdline TEXT       added to the kernel command line\n"
 	"  --guest agent|test   test: a synthetic guest (e.g. tests/guests/vsock.elf) that\n"

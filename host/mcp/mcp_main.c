@@ -40,7 +40,8 @@ static const char mcp_main_usage[] =
 	"                       output_cap_bytes, max_sandboxes, mem, cpus). Default: no\n"
 	"                       domain list (public hosts only), no evaluate, 120 s per\n"
 	"                       command, 64 KiB of output per stream, 4 sandboxes.\n"
-	"  --isolation LEVEL    auto, microvm or container (default: auto)\n"
+	"  --isolation LEVEL    auto, microvm, container or libvirt (default: auto, which\n"
+	"                       never picks libvirt)\n"
 	"  --image NAME|PATH    the sandboxes' image (default: minimal)\n"
 	"  --audit FILE         the audit log (hash-chained JSON lines; default: the\n"
 	"                       controller's, <state dir>/audit.log, the state dir being\n"
@@ -91,10 +92,11 @@ static int mcp_main_parse(int argc, char **argv, struct mcp_main_args *a, int *d
 			break;
 		case OPT_ISOLATION:
 			if (strcmp(optarg, "auto") && strcmp(optarg, "microvm") &&
-			    strcmp(optarg, "container"))
+			    strcmp(optarg, "container") && strcmp(optarg, "libvirt"))
 				return cli_usage_error(
 					"mcp",
-					"--isolation must be auto, microvm or container, not '%s'",
+					"--isolation must be auto, microvm, container or "
+					"libvirt, not '%s'",
 					optarg);
 			a->isolation = optarg;
 			break;

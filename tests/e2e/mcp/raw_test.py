@@ -377,7 +377,7 @@ def main():
     t.ok(p.returncode == 2 and "--bogus" in p.stderr, "an unknown option exits 2")
     p = subprocess.run([agentvm(), "mcp", "--isolation", "warp"], stdin=subprocess.DEVNULL,
                        capture_output=True, text=True, timeout=30)
-    t.ok(p.returncode == 2 and "auto, microvm or container" in p.stderr, "a bad --isolation")
+    t.ok(p.returncode == 2 and "auto, microvm, container or libvirt" in p.stderr, "a bad --isolation")
     p = subprocess.run([agentvm(), "mcp", "--help"], stdin=subprocess.DEVNULL,
                        capture_output=True, text=True, timeout=30)
     t.ok(p.returncode == 0 and p.stdout.startswith("Usage: agentvm mcp"), "--help")
