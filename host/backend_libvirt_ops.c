@@ -13,12 +13,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define LIBVIRT_DEFAULT_URI	 "qemu:///system"
@@ -137,40 +135,13 @@ static int lv_disk(const char *rootfs, char *out, size_t len)
  * the virtio-pci disk and channel. */
 static int lv_default_kernel(char *out, size_t len)
 {
-	char images[PATH_MAX], script[PATH_MAX + 40], dir[PATH_MAX];
-	char *argv[] = { script, "pci", "--dir", NULL };
-	posix_spawn_file_actions_t fa;
-	int p[2], status, r;
-	ssize_t n = 0, got;
-	pid_t pid;
+	static const char *const args[] = { "pci", "--dir", NULL };
+	char dir[PATH_MAX];
+	int r = libexec_images_query("kernel/build-variant.sh", args, dir, sizeof(dir));
 
-	r = libexec_images_dir(images, sizeof(images));
 	if (r < 0)
 		return r;
-	snprintf(script, sizeof(script), "%s/kernel/build-variant.sh", images);
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	r = -posix_spawn(&pid, script, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	if (r == 0) {
-		while ((size_t)n < sizeof(dir) - 1 &&
-		       (got = read(p[0], dir + n, sizeof(dir) - 1 - (size_t)n)) > 0)
-			n += got;
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			r = -ENOENT;
-	}
-	close(p[0]);
-	if (r < 0)
-		return r;
-	dir[n] = '\0';
-	dir[strcspn(dir, "\n")] = '\0';
-	if (dir[0] != '/' || snprintf(out, len, "%s/bzImage", dir) >= (int)len)
+	if (snprintf(out, len, "%s/bzImage", dir) >= (int)len)
 		return -ENOENT;
 	return access(out, R_OK) == 0 ? 0 : -ENOENT;
 }

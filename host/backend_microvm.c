@@ -40,7 +40,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +60,6 @@
 #define MICROVM_API_SOCK       "api.sock"	 /* in the jail's /run */
 #define MICROVM_API_MS	       10000		 /* pause, resume, reset */
 #define MICROVM_SNAPSHOT_MS    120000		 /* writing a golden snapshot */
-
-extern char **environ;
 
 struct microvm {
 	char name[BACKEND_NAME_MAX + 1];
@@ -205,44 +202,6 @@ static int microvm_probe(char *why, size_t len)
 	return verdict;
 }
 
-/* The directory images/kernel/build.sh --dir prints (building nothing). */
-static int microvm_kernel_dir(char *out, size_t len)
-{
-	char images[PATH_MAX], script[PATH_MAX + 32];
-	char *argv[] = { script, "--dir", NULL };
-	posix_spawn_file_actions_t fa;
-	int p[2], status, r;
-	ssize_t n = 0, got;
-	pid_t pid;
-
-	r = libexec_images_dir(images, sizeof(images));
-	if (r < 0)
-		return r;
-	snprintf(script, sizeof(script), "%s/kernel/build.sh", images);
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	r = -posix_spawn(&pid, script, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	if (r == 0) {
-		while ((size_t)n < len - 1 && (got = read(p[0], out + n, len - 1 - (size_t)n)) > 0)
-			n += got;
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			r = -ENOENT;
-	}
-	close(p[0]);
-	if (r < 0)
-		return r;
-	out[n] = '\0';
-	out[strcspn(out, "\n")] = '\0';
-	return out[0] == '/' ? 0 : -ENOENT;
-}
-
 static int microvm_kernel(char *out, size_t len)
 {
 	const char *env = getenv("AGENTVM_KERNEL");
@@ -251,7 +210,10 @@ static int microvm_kernel(char *out, size_t len)
 	if (env && *env) {
 		snprintf(out, len, "%s", env);
 	} else {
-		if (microvm_kernel_dir(dir, sizeof(dir)) < 0) {
+		static const char *const args[] = { "--dir", NULL };
+
+		/* What images/kernel/build.sh --dir prints, building nothing. */
+		if (libexec_images_query("kernel/build.sh", args, dir, sizeof(dir)) < 0) {
 			log_err("microvm: cannot tell where the guest kernel is (images/kernel/"
 				"build.sh --dir failed; set AGENTVM_KERNEL)");
 			return -ENOENT;

@@ -16,5 +16,10 @@ int libexec_dir(char *out, size_t len);
 int libexec_path(const char *rel, char *out, size_t len);
 /* The image scripts directory; -ENOENT if it does not exist (out is set either way). */
 int libexec_images_dir(char *out, size_t len);
+/* Run <images>/<script> with args (NULL-terminated, after argv[0]), stderr
+ * to /dev/null, and put the first line it prints in out, which must be an
+ * absolute path: what `kernel/build.sh --dir` and the like say without
+ * building anything. -ENOENT if the script fails or prints no path. */
+int libexec_images_query(const char *script, const char *const args[], char *out, size_t len);
 
 #endif
