@@ -38,7 +38,9 @@ static const char cli_doctor_usage[] =
 	"Check this host: /dev/kvm, whether KVM guests' user space can run here (a synthetic\n"
 	"SYSCALL probe) and how fast guest kernel code runs, cgroups, namespaces, seccomp,\n"
 	"overlayfs, the agent, the images and chromium. Prints a table of checks and a verdict\n"
-	"for each isolation level. The libvirt verdict follows AGENTVM_LIBVIRT_URI,\n"
+	"for each isolation level, then what of agentvm runs here: synthetic test guests,\n"
+	"the guest kernel to its init, the agent in a microVM, the stack in containers,\n"
+	"libvirt domains. The libvirt verdict follows AGENTVM_LIBVIRT_URI,\n"
 	"AGENTVM_LIBVIRT_HOSTS and AGENTVM_LIBVIRT_VIRT_TYPE (kvm, or qemu: TCG for testing).\n"
 	"\n"
 	"  --json      the same report as one JSON object\n"
@@ -317,8 +319,59 @@ static void doctor_verdicts(const struct doctor *d, struct doctor_verdict v[3])
 	}
 }
 
+/* What of agentvm this host can run, from the checks and verdicts: the
+ * three ways the project proves itself on a host whose KVM cannot run guest
+ * user space, and the full thing where it can. */
+struct doctor_run {
+	const char *what;
+	int yes;
+	char why[600];
+};
+
+#define DOCTOR_NRUNS 5
+
+static void doctor_runs(const struct doctor *d, const struct doctor_verdict v[3],
+			struct doctor_run r[DOCTOR_NRUNS])
+{
+	const struct hostprobe_result *kvm = doctor_get(d, "kvm");
+	const struct hostprobe_result *spd = doctor_get(d, "guest-kernel-speed");
+	const struct hostprobe_result *kern = doctor_get(d, "guest-kernel");
+	int kvm_ok = doctor_ok(d, "kvm") && doctor_ok(d, "agentvm-vmm");
+
+	r[0].what = "synthetic test guests in agentvm-vmm (make test-guests; agentvmd "
+		    "templates with guest \"test\")";
+	r[0].yes = kvm_ok;
+	snprintf(r[0].why, sizeof(r[0].why), "%s",
+		 kvm_ok ? "KVM runs guest user-mode code at full speed here"
+			: (kvm && kvm->status != HOSTPROBE_OK ? kvm->detail
+							      : "agentvm-vmm is not built"));
+	r[1].what = "the guest kernel booting to its init (make test-boot)";
+	r[1].yes = kvm_ok && kern && kern->status == HOSTPROBE_OK;
+	if (!kvm_ok)
+		snprintf(r[1].why, sizeof(r[1].why), "needs a usable KVM");
+	else if (!r[1].yes)
+		snprintf(r[1].why, sizeof(r[1].why), "the guest kernel is not built (make kernel)");
+	else if (spd && spd->status == HOSTPROBE_WARN)
+		snprintf(r[1].why, sizeof(r[1].why), "slowly, minutes to init: %s", spd->detail);
+	else
+		snprintf(r[1].why, sizeof(r[1].why), "at full speed");
+	r[2].what = "the agent inside a microVM (the whole stack, as deployed)";
+	r[2].yes = v[0].available;
+	snprintf(r[2].why, sizeof(r[2].why), "%s", v[0].reason);
+	r[3].what = "the whole stack in containers (agent, quotas, audit, egress, browser)";
+	r[3].yes = v[1].available;
+	snprintf(r[3].why, sizeof(r[3].why), "%s",
+		 v[1].available ? "see the container verdict" : v[1].reason);
+	r[4].what = "libvirt domains (fleets; TCG domains for testing)";
+	r[4].yes = v[2].available;
+	snprintf(r[4].why, sizeof(r[4].why), "%s",
+		 v[2].available ? "see the libvirt verdict" : v[2].reason);
+}
+
 static void doctor_print_table(const struct doctor *d, const struct doctor_verdict v[3])
 {
+	struct doctor_run r[DOCTOR_NRUNS];
+
 	printf("%-20s %-6s %s\n", "CHECK", "STATUS", "DETAIL");
 	for (int i = 0; i < d->n; i++)
 		printf("%-20s %-6s %s\n", d->c[i].name, hostprobe_status_name(d->c[i].r.status),
@@ -329,6 +382,10 @@ static void doctor_print_table(const struct doctor *d, const struct doctor_verdi
 		       v[i].reason);
 	printf("\n--isolation auto picks: %s\n",
 	       v[0].available ? "microvm" : (v[1].available ? "container" : "nothing (see above)"));
+	doctor_runs(d, v, r);
+	printf("\nWHAT RUNS HERE\n");
+	for (int i = 0; i < DOCTOR_NRUNS; i++)
+		printf("  %-3s %s\n      %s\n", r[i].yes ? "yes" : "no", r[i].what, r[i].why);
 }
 
 static void doctor_print_json(const struct doctor *d, const struct doctor_verdict v[3])
@@ -336,7 +393,17 @@ static void doctor_print_json(const struct doctor *d, const struct doctor_verdic
 	struct json_object *root = json_object_new_object();
 	struct json_object *checks = json_object_new_array();
 	struct json_object *iso = json_object_new_object();
+	struct json_object *runs = json_object_new_array();
+	struct doctor_run r[DOCTOR_NRUNS];
 
+	doctor_runs(d, v, r);
+	for (int i = 0; i < DOCTOR_NRUNS; i++) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "what", json_object_new_string(r[i].what));
+		json_object_object_add(o, "yes", json_object_new_boolean(r[i].yes));
+		json_object_object_add(o, "why", json_object_new_string(r[i].why));
+		json_object_array_add(runs, o);
+	}
 	for (int i = 0; i < d->n; i++) {
 		struct json_object *c = json_object_new_object();
 		json_object_object_add(c, "name", json_object_new_string(d->c[i].name));
@@ -354,6 +421,7 @@ static void doctor_print_json(const struct doctor *d, const struct doctor_verdic
 	}
 	json_object_object_add(root, "checks", checks);
 	json_object_object_add(root, "isolation", iso);
+	json_object_object_add(root, "runs", runs);
 	json_object_object_add(root, "auto",
 			       v[0].available	? json_object_new_string("microvm")
 			       : v[1].available ? json_object_new_string("container")

@@ -47,6 +47,11 @@ for level in ("microvm", "container", "libvirt"):
     word = "available" if v["available"] else "unavailable"
     assert any(l.split()[:2] == [level, word] for l in table.splitlines()), level
 assert d["auto"] in ("microvm", "container", None)
+runs = d["runs"]
+assert len(runs) == 5 and all(isinstance(r["yes"], bool) and r["what"] and r["why"] for r in runs)
+assert runs[2]["yes"] == d["isolation"]["microvm"]["available"]
+assert runs[3]["yes"] == d["isolation"]["container"]["available"]
+assert "WHAT RUNS HERE" in table
 EOF
 ok $? "the JSON has checks and verdicts, and agrees with the table"
 
@@ -57,6 +62,10 @@ if [ -d /sys/module/kvm_pvm ] && [ -f "$build/guests/syscall_probe.elf" ]; then
 	ok $? "so microvm is unavailable, and the reason says why"
 	grep -Eq '^guest-kernel-speed +warn +.*slower' "$tmp/table"
 	ok $? "and guest kernel code is reported slow"
+	grep -A1 -E '^  yes synthetic test guests' "$tmp/table" | grep -q 'full speed'
+	ok $? "WHAT RUNS HERE: synthetic test guests run, at full speed"
+	grep -A1 -E '^  no +the agent inside a microVM' "$tmp/table" | grep -q 'SYSCALL'
+	ok $? "and the agent inside a microVM does not, with the probe's reason"
 else
 	ok 0 "# SKIP not on kvm_pvm, or the probe guests are not built (make guests)"
 fi
