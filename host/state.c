@@ -231,41 +231,66 @@ out:
 	return r;
 }
 
-int state_template_list(struct state *st, struct state_template **out, size_t *n)
+/* Every row of sql (no parameters), one element of size bytes each, filled
+ * by fill, in a new array (*out, *n). On failure the partial array is given
+ * to free_list (how many elements were filled) and -errno returned. */
+static int state_collect(struct state *st, const char *sql, const char *what, size_t size,
+			 int (*fill)(sqlite3_stmt *q, void *elem),
+			 void (*free_list)(void *list, size_t n), void **out, size_t *n)
 {
 	sqlite3_stmt *q;
-	struct state_template *list = NULL;
+	char *list = NULL;
 	size_t cnt = 0;
 	int r = 0;
 
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT " STATE_TEMPLATE_COLS " FROM templates ORDER BY name", -1,
-			       &q, NULL) != SQLITE_OK) {
-		r = state_err(st, "template list");
+	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+		r = state_err(st, what);
 		goto out;
 	}
 	while (sqlite3_step(q) == SQLITE_ROW) {
-		struct state_template *nl = realloc(list, (cnt + 1) * sizeof(*list));
+		char *nl = realloc(list, (cnt + 1) * size);
 		if (!nl) {
 			r = -ENOMEM;
 			break;
 		}
 		list = nl;
-		state_template_row(q, &list[cnt++]);
+		r = fill(q, list + cnt * size);
+		if (r < 0)
+			break;
+		cnt++;
 	}
 	sqlite3_finalize(q);
 out:
 	pthread_mutex_unlock(&st->lock);
 	if (r < 0) {
-		free(list);
+		free_list(list, cnt);
 		return r;
 	}
 	*out = list;
 	*n = cnt;
 	return 0;
+}
+
+static int state_template_fill(sqlite3_stmt *q, void *elem)
+{
+	state_template_row(q, elem);
+	return 0;
+}
+
+static void state_template_list_free(void *list, size_t n)
+{
+	(void)n;
+	free(list);
+}
+
+int state_template_list(struct state *st, struct state_template **out, size_t *n)
+{
+	return state_collect(st, "SELECT " STATE_TEMPLATE_COLS " FROM templates ORDER BY name",
+			     "template list", sizeof(**out), state_template_fill,
+			     state_template_list_free, (void **)out, n);
 }
 
 static int state_sandbox_put_locked(struct state *st, const struct state_sandbox *s)
@@ -451,44 +476,22 @@ out:
 	return r;
 }
 
+static int state_sandbox_fill(sqlite3_stmt *q, void *elem)
+{
+	return state_sandbox_row(q, elem);
+}
+
+static void state_sandbox_list_free_any(void *list, size_t n)
+{
+	state_sandbox_list_free(list, n);
+}
+
 int state_sandbox_list(struct state *st, struct state_sandbox **out, size_t *n)
 {
-	sqlite3_stmt *q;
-	struct state_sandbox *list = NULL;
-	size_t cnt = 0;
-	int r = 0;
-
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT " STATE_SANDBOX_COLS
-			       " FROM sandboxes ORDER BY created_ms, name",
-			       -1, &q, NULL) != SQLITE_OK) {
-		r = state_err(st, "sandbox list");
-		goto out;
-	}
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		struct state_sandbox *nl = realloc(list, (cnt + 1) * sizeof(*list));
-		if (!nl) {
-			r = -ENOMEM;
-			break;
-		}
-		list = nl;
-		r = state_sandbox_row(q, &list[cnt++]);
-		if (r < 0)
-			break;
-	}
-	sqlite3_finalize(q);
-out:
-	pthread_mutex_unlock(&st->lock);
-	if (r < 0) {
-		state_sandbox_list_free(list, cnt);
-		return r;
-	}
-	*out = list;
-	*n = cnt;
-	return 0;
+	return state_collect(
+		st, "SELECT " STATE_SANDBOX_COLS " FROM sandboxes ORDER BY created_ms, name",
+		"sandbox list", sizeof(**out), state_sandbox_fill, state_sandbox_list_free_any,
+		(void **)out, n);
 }
 
 void state_sandbox_list_free(struct state_sandbox *list, size_t n)
