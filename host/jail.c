@@ -161,6 +161,8 @@ static void jail_setup_fds(struct jail_child *a)
 	int fds[3] = { cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd };
 	int null_fd = -1;
 
+	int lock_fd = spawn_lift(a->sc, a->j->uid_lock_fd);
+
 	a->vmm_fd = spawn_lift(a->sc, a->vmm_fd);
 	for (int i = 0; i < 3; i++)
 		fds[i] = spawn_lift(a->sc, fds[i]);
@@ -175,8 +177,12 @@ static void jail_setup_fds(struct jail_child *a)
 		if (dup2(fds[i], i) < 0)
 			spawn_fail(a->sc, errno, "dup2");
 	}
-	/* Everything else closes on exec: the VMM starts with 0, 1 and 2. */
+	/* Everything else closes on exec: the VMM starts with 0, 1 and 2, and
+	 * 3, the uid's lock (read-only, the same open file as ours): the uid
+	 * stays taken while the VMM lives, even if the daemon is killed. */
 	spawn_cloexec_from(3);
+	if (lock_fd >= 0 && dup2(lock_fd, 3) < 0)
+		spawn_fail(a->sc, errno, "dup2 the uid lock");
 }
 
 static void jail_setrlimit(struct jail_child *a, int res, uint64_t v, const char *what)
@@ -358,7 +364,8 @@ static int jail_pick_uid(const struct jail_config *cfg, struct jail *j)
 		if (uid == 0 || uid == (uid_t)-1)
 			continue;
 		snprintf(path, sizeof(path), "%s/%u", JAIL_UID_LOCK_DIR, (unsigned)uid);
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		/* Read-only: the VMM inherits this lock (jail_setup_fds). */
+		fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0)
 			continue;
 		/* The lock first: the user database (NSS) is asked only about

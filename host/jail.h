@@ -48,7 +48,8 @@ struct jail_config {
 	struct jail_bind binds[JAIL_MAX_BINDS];
 	int nbinds;
 	/* 0: the first free uid from uid_base (default JAIL_UID_BASE) on, with
-	 * gid = uid, held until jail_free(). */
+	 * gid = uid, held until jail_free() and by the VMM itself (its fd 3,
+	 * the lock file read-only) until it exits. */
 	uid_t uid;
 	gid_t gid;
 	uid_t uid_base;

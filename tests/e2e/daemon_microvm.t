@@ -171,6 +171,12 @@ try:
     ok(st.get("Seccomp") == "2", "under a seccomp filter")
     ok(len(st.get("NSpid", "").split()) == 2 and st["NSpid"].split()[1] == "1",
        "as PID 1 of its own pid namespace")
+    try:
+        lock = os.readlink("/proc/%d/fd/3" % g["pid"])
+    except OSError as e:
+        lock = str(e)
+    ok(lock == "/run/agentvm-jail-uids/%d" % uid,
+       "it holds its uid's lock itself, so a killed daemon cannot free the uid (%s)" % lock)
 
     # --- the warm pool: paused restores, handed off ---------------------------------------
     r = d.rpc("template.build", {"name": "echo", "pool": 2})
