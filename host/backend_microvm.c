@@ -228,6 +228,16 @@ static int microvm_kernel(char *out, size_t len)
 	return 0;
 }
 
+static void microvm_forget_record(const char *dir)
+{
+	char path[300];
+
+	if (!dir[0])
+		return;
+	snprintf(path, sizeof(path), "%s/vm", dir);
+	unlink(path);
+}
+
 static void microvm_destroy(void *priv)
 {
 	struct microvm *m = priv;
@@ -236,6 +246,7 @@ static void microvm_destroy(void *priv)
 		return;
 	jail_free(m->jail);
 	microvm_golden_discard(m->golden_tmp);
+	microvm_forget_record(m->dir);
 	if (m->console[0])
 		unlink(m->console);
 	if (m->dir[0] && rmdir(m->dir) < 0 && errno != ENOENT)
@@ -346,6 +357,25 @@ static int microvm_golden_plan(struct microvm *m, const struct backend_config *c
 		m->golden_tmp[0] = '\0';
 	}
 	return r;
+}
+
+/* What a later run of the daemon needs to adopt this VM (microvm_adopt):
+ * <dir>/vm holds "<pid> <start time> <uid> <origin> <golden taken> <golden>". */
+static void microvm_write_record(const struct microvm *m)
+{
+	char path[300], tmp[310];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/vm", m->dir);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	fprintf(f, "%d %llu %u %d %d %s\n", (int)jail_pid(m->jail), jail_vmm_start_time(m->jail),
+		(unsigned)jail_uid(m->jail), (int)m->origin, m->golden_taken,
+		m->golden[0] ? m->golden : "-");
+	if (fclose(f) != 0 || rename(tmp, path) < 0)
+		unlink(tmp);
 }
 
 static int microvm_create(const struct backend_config *cfg, void **priv)
@@ -499,6 +529,7 @@ static int microvm_create(const struct backend_config *cfg, void **priv)
 		if (r < 0)
 			goto fail;
 	}
+	microvm_write_record(m);
 	log_debug("sandbox %s: agentvm-vmm is pid %d in its jail %s (%s; jail set up in %ld ms)",
 		  m->name, (int)jail_pid(m->jail), m->jail_dir,
 		  m->origin == BACKEND_RESTORED ? "restored" : "booting", microvm_now_ms() - t0);
@@ -638,7 +669,66 @@ static void microvm_remove_stale(const char *name)
 	jail_remove_stale(path, name);
 	snprintf(path, sizeof(path), "%s/console.log", dir);
 	unlink(path);
+	microvm_forget_record(dir);
 	rmdir(dir);
+}
+
+/* A VM an earlier run of the daemon started (detached) and that still runs. */
+static int microvm_adopt(const char *name, void **priv)
+{
+	char root[128], path[300], golden[PATH_MAX];
+	unsigned long long start = 0;
+	unsigned int uid = 0;
+	int pid = 0, origin = 0, taken = 0, r;
+	struct microvm *m;
+	FILE *f;
+
+	*priv = NULL;
+	if (!backend_name_valid(name) || backend_state_root(root, sizeof(root)) < 0)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	snprintf(m->dir, sizeof(m->dir), "%s/%s", root, name);
+	snprintf(m->jail_dir, sizeof(m->jail_dir), "%s/jail", m->dir);
+	snprintf(m->sock, sizeof(m->sock), "%s/run/vsock.sock", m->jail_dir);
+	snprintf(path, sizeof(path), "%s/vm", m->dir);
+	f = fopen(path, "re");
+	r = f && fscanf(f, "%d %llu %u %d %d %4095s", &pid, &start, &uid, &origin, &taken,
+			golden) == 6
+		    ? 0
+		    : -ESRCH;
+	if (f)
+		fclose(f);
+	if (r == 0 && (origin != BACKEND_BOOTED && origin != BACKEND_RESTORED))
+		r = -ESRCH;
+	if (r == 0)
+		r = jail_adopt(m->jail_dir, name, pid, start, uid, &m->jail);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	m->origin = (enum backend_origin)origin;
+	m->golden_taken = taken;
+	if (strcmp(golden, "-") != 0)
+		snprintf(m->golden, sizeof(m->golden), "%s", golden);
+	snprintf(m->console, sizeof(m->console), "%s/console.log", m->dir);
+	if (access(m->console, F_OK) < 0)
+		m->console[0] = '\0';
+	*priv = m;
+	return 0;
+}
+
+/* Leave the VM running for a later adopt. */
+static void microvm_release(void *priv)
+{
+	struct microvm *m = priv;
+
+	if (!m)
+		return;
+	jail_release(m->jail);
+	free(m);
 }
 
 static int microvm_exit_fd(void *priv)
@@ -689,6 +779,7 @@ static int microvm_golden(void *priv)
 		return r;
 	}
 	m->golden_taken = 1;
+	microvm_write_record(m);
 	log_info("sandbox %s: golden snapshot in %s", m->name, m->golden);
 	return 0;
 }
@@ -732,6 +823,8 @@ const struct backend_ops backend_microvm_ops = {
 	.log_path = microvm_log_path,
 	.pid = microvm_pid,
 	.remove_stale = microvm_remove_stale,
+	.adopt = microvm_adopt,
+	.release = microvm_release,
 	.golden = microvm_golden,
 	.reset = microvm_reset,
 	.pause = microvm_pause,

@@ -221,9 +221,10 @@ int sandbox_start_instance(struct daemon *d, const char *backend_name,
 			   const struct backend_limits *lim, bool pool_spare,
 			   const struct backend_ops **ops, struct backend_sandbox **bsb,
 			   bool *paused, char *err, size_t errlen);
-/* Is the instance's guest answering? The agent's hello, or for a test
- * guest an echo on its vsock port. 0, or -errno with err set. */
-int sandbox_ready(struct backend_sandbox *bsb, bool test_guest, char *err, size_t errlen);
+/* Is the instance's guest answering within timeout_ms? The agent's hello,
+ * or for a test guest an echo on its vsock port. 0, or -errno with err set. */
+int sandbox_ready(struct backend_sandbox *bsb, bool test_guest, int timeout_ms, char *err,
+		  size_t errlen);
 /* Resume a paused pool spare (checked before it was paused). */
 int sandbox_activate(struct backend_sandbox *bsb, char *err, size_t errlen);
 /* Where template name's golden snapshots are kept. */

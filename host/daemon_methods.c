@@ -496,7 +496,7 @@ static bool reset_in_place(struct daemon *d, struct sandbox *sb, struct backend_
 	if (r == -ENOTSUP)
 		return false;
 	if (r == 0)
-		r = sandbox_ready(bsb, sb->test_guest, e, sizeof(e));
+		r = sandbox_ready(bsb, sb->test_guest, DAEMON_HELLO_MS, e, sizeof(e));
 	else
 		snprintf(e, sizeof(e), "%s", strerror(-r));
 	if (r < 0)

@@ -13,31 +13,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define RECOVER_HELLO_MS 5000
 
-/* Adopt the running instance name of backend ops and check its agent answers. */
-static int recover_adopt(const struct backend_ops *ops, const char *name,
+/* Adopt the running instance of row r and check that its guest answers (the
+ * agent's hello, or a test guest's echo). */
+static int recover_adopt(struct daemon *d, const struct backend_ops *ops,
+			 const struct state_sandbox *r, bool *test_guest,
 			 struct backend_sandbox **out)
 {
-	struct agent_client *ac = NULL;
+	struct state_template t;
 	char err[256];
-	int fd, r;
+	int rc;
 
-	r = backend_sandbox_adopt(ops, name, out);
-	if (r < 0)
-		return r;
-	r = backend_sandbox_connect(*out, &fd);
-	if (r == 0)
-		r = agent_client_new(fd, &ac);
-	if (r == 0)
-		r = agent_client_hello(ac, RECOVER_HELLO_MS, NULL, err, sizeof(err));
-	agent_client_free(ac);
-	if (r < 0) {
+	*test_guest =
+		state_template_get(d->st, r->template_name, &t) == 0 && !strcmp(t.guest, "test");
+	rc = backend_sandbox_adopt(ops, r->backend_name, out);
+	if (rc < 0)
+		return rc;
+	rc = sandbox_ready(*out, *test_guest, RECOVER_HELLO_MS, err, sizeof(err));
+	if (rc < 0) {
+		log_warn("sandbox %s: running, but its guest does not answer (%s)", r->name, err);
 		backend_sandbox_free(*out);
 		*out = NULL;
 	}
-	return r;
+	return rc;
 }
 
 static void recover_audit(struct daemon *d, const char *name, const char *result, const char *was)
@@ -74,8 +75,13 @@ void daemon_recover(struct daemon *d)
 		bool creating = !strcmp(r->state, "creating");
 		bool failed = !strcmp(r->state, "failed");
 
+		bool test_guest = false;
+
 		backend_lookup(r->backend[0] ? r->backend : "container", &ops);
-		if (!failed && ops && recover_adopt(ops, r->backend_name, &bsb) == 0 && creating) {
+		/* A pool's paused spare cannot answer: it is simply replaced. */
+		bool paused_spare = pooled && ops && ops->pause;
+		if (!failed && !paused_spare && ops &&
+		    recover_adopt(d, ops, r, &test_guest, &bsb) == 0 && creating) {
 			/* Its creation never finished: nobody holds it. */
 			backend_sandbox_free(bsb);
 			bsb = NULL;
@@ -99,6 +105,7 @@ void daemon_recover(struct daemon *d)
 		snprintf(sb->template_name, sizeof(sb->template_name), "%s", r->template_name);
 		sb->ops = ops;
 		sb->bsb = bsb;
+		sb->test_guest = test_guest;
 		sb->owner_uid = r->owner_uid;
 		sb->limits = r->limits;
 		sb->created_ms = r->created_ms;
@@ -142,10 +149,17 @@ void daemon_recover(struct daemon *d)
 		if (!backend_name_valid(e->d_name) || recover_known(rows, n, e->d_name))
 			continue;
 		struct backend_sandbox *bsb;
-		if (backend_sandbox_adopt(ct, e->d_name, &bsb) == 0)
+		const struct backend_ops *ops = ct;
+		char jail[800];
+		struct stat st;
+		/* A microVM's state directory holds its jail. */
+		snprintf(jail, sizeof(jail), "%s/%s/jail", d->run_dir, e->d_name);
+		if (stat(jail, &st) == 0 && S_ISDIR(st.st_mode))
+			backend_lookup("microvm", &ops);
+		if (backend_sandbox_adopt(ops, e->d_name, &bsb) == 0)
 			backend_sandbox_free(bsb);
-		else if (ct->remove_stale)
-			ct->remove_stale(e->d_name);
+		else if (ops->remove_stale)
+			ops->remove_stale(e->d_name);
 		orphans++;
 	}
 	if (dir)

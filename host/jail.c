@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -614,9 +615,20 @@ int jail_wait(struct jail *j, int *status)
 	if (j->pidfd < 0 || j->reaped)
 		return -ECHILD;
 	memset(&si, 0, sizeof(si));
-	while (waitid(P_PIDFD, (id_t)j->pidfd, &si, WEXITED) < 0)
+	while (waitid(P_PIDFD, (id_t)j->pidfd, &si, WEXITED) < 0) {
+		if (errno == ECHILD) {
+			/* An adopted VMM is not our child: its pidfd turns
+			 * readable when it ends, its status is its parent's. */
+			struct pollfd p = { .fd = j->pidfd, .events = POLLIN };
+			while (poll(&p, 1, -1) < 0 && errno == EINTR)
+				;
+			j->reaped = 1;
+			*status = 0;
+			return 0;
+		}
 		if (errno != EINTR)
 			return -errno;
+	}
 	j->reaped = 1;
 	if (si.si_code == CLD_EXITED)
 		*status = (si.si_status & 0xff) << 8;
@@ -676,6 +688,90 @@ static void jail_clean_run(struct jail *j)
 
 	if (r < 0)
 		log_warn("jail %s: cannot remove %s: %s", j->name, j->run, strerror(-r));
+}
+
+/* When pid started, in clock ticks since boot (field 22 of its stat); 0 if
+ * it is gone. */
+static unsigned long long jail_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long t = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		sscanf(p + 1, "%llu", &t);
+	return t;
+}
+
+unsigned long long jail_vmm_start_time(const struct jail *j)
+{
+	return jail_start_time(j->pid);
+}
+
+int jail_adopt(const char *dir, const char *name, pid_t pid, unsigned long long start_time,
+	       uid_t uid, struct jail **out)
+{
+	struct jail *j;
+	struct stat st;
+	char path[64];
+	int fd;
+
+	*out = NULL;
+	if (!jail_name_ok(name) || !dir || dir[0] != '/' || strlen(dir) > PATH_MAX - 8 || pid <= 0)
+		return -EINVAL;
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return errno == ESRCH ? -ESRCH : -errno;
+	/* The same process (not a reuse of its pid), still the jail's uid. */
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (jail_start_time(pid) != start_time || stat(path, &st) < 0 || st.st_uid != uid) {
+		close(fd);
+		return -ESRCH;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		close(fd);
+		return -ENOMEM;
+	}
+	snprintf(j->name, sizeof(j->name), "%s", name);
+	snprintf(j->dir, sizeof(j->dir), "%s", dir);
+	snprintf(j->root, sizeof(j->root), "%s/root", dir);
+	snprintf(j->run, sizeof(j->run), "%s/run", dir);
+	j->made_dir = j->made_root = j->made_run = 1;
+	j->pid = pid;
+	j->pidfd = fd;
+	j->uid = uid;
+	j->gid = (gid_t)uid;
+	j->uid_lock_fd = -1; /* the VMM holds it (jail_setup_fds) */
+	if (cgroup_open(name, &j->cg) < 0)
+		j->cg = NULL;
+	*out = j;
+	return 0;
+}
+
+void jail_release(struct jail *j)
+{
+	if (!j)
+		return;
+	if (j->pidfd >= 0)
+		close(j->pidfd);
+	cgroup_release(j->cg);
+	if (j->uid_lock_fd >= 0)
+		close(j->uid_lock_fd);
+	free(j);
 }
 
 void jail_remove_stale(const char *dir, const char *name)

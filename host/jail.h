@@ -88,6 +88,18 @@ int jail_wait(struct jail *j, int *status);
  * release its uid. NULL-safe. */
 void jail_free(struct jail *j);
 
+/* When the VMM started (clock ticks since boot, from /proc), to recognise
+ * it later (jail_adopt); 0 if it is gone. */
+unsigned long long jail_vmm_start_time(const struct jail *j);
+/* Take over the jail in dir (named name) that an earlier run of the caller
+ * made and whose VMM still runs as pid, started at start_time, as uid: a
+ * pidfd, its cgroup, and the duty to remove it all in jail_free(). The
+ * uid's lock stays with the VMM. -ESRCH if that process is gone. */
+int jail_adopt(const char *dir, const char *name, pid_t pid, unsigned long long start_time,
+	       uid_t uid, struct jail **out);
+/* Free j but leave its VMM running (for a later jail_adopt). NULL-safe. */
+void jail_release(struct jail *j);
+
 /* Remove what a jail whose owner died left in dir (the sockets in run/,
  * root/, dir itself) and its cgroup agentvm/<name>, killing what is still
  * in it. For jails that are gone: a live one's files are its VMM's. */

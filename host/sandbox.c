@@ -217,13 +217,13 @@ void sandbox_snapshot_dir(struct daemon *d, const char *template_name, char *out
 /* A test guest's stand-in for hello: the synthetic vsock guest's op 1
  * (tests/guests/vsock.c) echoes what follows its 16-byte command until we
  * shut down our side. */
-static int sandbox_echo_check(int fd, char *err, size_t errlen)
+static int sandbox_echo_check(int fd, int timeout_ms, char *err, size_t errlen)
 {
 	static const char probe[] = "agentvm!";
 	unsigned char out[16 + sizeof(probe) - 1] = { 1 };
 	char back[sizeof(probe)];
 	size_t got = 0;
-	int64_t deadline = daemon_now_ms() + DAEMON_HELLO_MS;
+	int64_t deadline = daemon_now_ms() + timeout_ms;
 
 	memcpy(out + 16, probe, sizeof(probe) - 1);
 	if (send(fd, out, sizeof(out), MSG_NOSIGNAL) != (ssize_t)sizeof(out) ||
@@ -257,7 +257,8 @@ static int sandbox_echo_check(int fd, char *err, size_t errlen)
 	return 0;
 }
 
-int sandbox_ready(struct backend_sandbox *bsb, bool test_guest, char *err, size_t errlen)
+int sandbox_ready(struct backend_sandbox *bsb, bool test_guest, int timeout_ms, char *err,
+		  size_t errlen)
 {
 	struct agent_client *ac = NULL;
 	int fd, r;
@@ -269,13 +270,13 @@ int sandbox_ready(struct backend_sandbox *bsb, bool test_guest, char *err, size_
 		return r;
 	}
 	if (test_guest) {
-		r = sandbox_echo_check(fd, err, errlen);
+		r = sandbox_echo_check(fd, timeout_ms, err, errlen);
 		close(fd);
 		return r;
 	}
 	r = agent_client_new(fd, &ac);
 	if (r == 0)
-		r = agent_client_hello(ac, DAEMON_HELLO_MS, NULL, err, errlen);
+		r = agent_client_hello(ac, timeout_ms, NULL, err, errlen);
 	agent_client_free(ac);
 	if (r < 0 && r != -EREMOTEIO && r != -EPROTONOSUPPORT)
 		snprintf(err, errlen, "%s", strerror(-r));
@@ -346,7 +347,7 @@ int sandbox_start_instance(struct daemon *d, const char *backend_name,
 		*bsb = NULL;
 		return r;
 	}
-	r = sandbox_ready(*bsb, test_guest, e, sizeof(e));
+	r = sandbox_ready(*bsb, test_guest, DAEMON_HELLO_MS, e, sizeof(e));
 	if (r < 0) {
 		snprintf(err, errlen, "sandbox %s: its %s: %s", backend_name,
 			 test_guest ? "test guest did not answer" : "agent did not answer hello",

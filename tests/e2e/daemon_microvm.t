@@ -272,15 +272,28 @@ try:
        not os.path.exists(os.path.join(d.state, "run", inst)),
        "an idle microVM sandbox's idle TTL fires")
 
-    # --- the daemon killed, restarted: nothing leaks ----------------------------------------
-    vmms = [d.result("sandbox.get", {"sandbox": n})["pid"] for n in ("m0", "m1", "p1")]
+    # --- the daemon killed, restarted: its microVMs are adopted -----------------------------
+    before = {n: d.result("sandbox.get", {"sandbox": n}) for n in ("m0", "m1", "p1")}
+    spares = [e for e in d.run_dirs()
+              if e not in [s["instance"] for s in d.result("sandbox.list_all")["sandboxes"]]]
     d.kill9()
+    ok(all(alive(b["pid"]) for b in before.values()), "kill -9 of agentvmd leaves its VMMs running")
     d.start()
-    time.sleep(0.5)
-    left = [p for p in vmms if alive(p)]
-    ok(not left, "after kill -9 of agentvmd and a restart no VMM of the old run is left (%s)" % left)
-    left = [e for e in d.run_dirs() if not e.startswith("pool-")]
-    ok(not left, "nor their jails (%s)" % left)
+    after = {n: d.rpc("sandbox.get", {"sandbox": n}).get("result", {}) for n in before}
+    ok(all(after[n].get("state") == "running" and after[n].get("pid") == before[n]["pid"]
+           for n in before),
+       "after a restart the same VMMs are adopted, running (%s)" %
+       ", ".join("%s %s" % (n, after[n].get("state")) for n in before))
+    ok(all(echo_ok(after[n].get("guest_socket", "")) for n in before), "and their guests answer")
+    r = d.rpc("sandbox.reset", {"sandbox": "m1"})
+    ok(r and r.get("result", {}).get("how") == "in_place",
+       "an adopted microVM still resets in place")
+    if not ok(all(not os.path.exists(os.path.join(d.state, "run", e)) for e in spares),
+              "the old pool's paused spares were replaced, not adopted (%s)" % spares):
+        for e in spares:
+            diag(subprocess.run(["find", os.path.join(d.state, "run", e)], capture_output=True,
+                                text=True).stdout)
+        diag(open(d.log).read()[-2500:])
     r = d.rpc("audit.verify")
     ok(r and r.get("result", {}).get("ok") is True, "the audit chain is intact")
 
@@ -298,8 +311,13 @@ try:
     r = d.rpc("sandbox.create", {"template": "echo", "name": "last"})
     last = r.get("result", {}).get("pid", 0) if r else 0
     d.stop()
-    ok(last and not alive(last), "a daemon that stops takes its microVMs with it")
+    ok(last and alive(last), "a daemon that stops keeps its microVMs running")
     d.start()
+    g = d.rpc("sandbox.get", {"sandbox": "last"}).get("result", {})
+    ok(g.get("pid") == last and echo_ok(g.get("guest_socket", "")),
+       "and adopts them when it starts again")
+    d.rpc("sandbox.destroy", {"sandbox": "last"})
+    ok(not alive(last) and not d.run_dirs(), "destroyed, nothing of it is left")
 
     # --- the real agent in a microVM -------------------------------------------------------
     if doctor.get("auto") == "microvm":

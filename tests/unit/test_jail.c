@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "host/jail.h"
@@ -91,6 +92,25 @@ int main(void)
 		cfg.vmm_path = "relative";
 		cfg.dir = "/tmp/x";
 		is(jail_spawn_vmm(&cfg, &j), -EINVAL, "a relative VMM path is refused");
+	}
+	{
+		struct jail *j = (struct jail *)1;
+		pid_t child = fork();
+
+		if (child == 0)
+			_exit(0);
+		waitpid(child, NULL, 0);
+		is(jail_adopt("/tmp/x", "bad name", getpid(), 1, getuid(), &j), -EINVAL,
+		   "jail_adopt: a bad name is refused");
+		ok(j == NULL, "and *out is NULL");
+		is(jail_adopt("relative", "ok", getpid(), 1, getuid(), &j), -EINVAL,
+		   "a relative directory is refused");
+		is(jail_adopt("/tmp/x", "ok", child, 1, getuid(), &j), -ESRCH,
+		   "a VMM that is gone cannot be adopted");
+		is(jail_adopt("/tmp/x", "ok", getpid(), 1, getuid(), &j), -ESRCH,
+		   "nor a process that started at another time (a reused pid)");
+		jail_release(NULL);
+		ok(1, "jail_release(NULL) is a no-op");
 	}
 	jail_free(NULL);
 	ok(1, "jail_free(NULL) is a no-op");
