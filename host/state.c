@@ -129,6 +129,47 @@ static void state_copy(char *dst, size_t len, const unsigned char *src)
 	snprintf(dst, len, "%s", src ? (const char *)src : "");
 }
 
+/* Run sql, whose one parameter is name, for its effect: -ENOENT if it
+ * changed no row. st->lock held. */
+static int state_change_named_locked(struct state *st, const char *sql, const char *what,
+				     const char *name)
+{
+	sqlite3_stmt *q;
+	int r = 0;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
+		return state_err(st, what);
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		r = state_err(st, what);
+	else if (sqlite3_changes(st->db) == 0)
+		r = -ENOENT;
+	sqlite3_finalize(q);
+	return r;
+}
+
+/* The first row of sql, whose one parameter is name, filled into out by
+ * fill: 0, -ENOENT if there is none, or fill's error. */
+static int state_get_named(struct state *st, const char *sql, const char *what, const char *name,
+			   int (*fill)(sqlite3_stmt *q, void *elem), void *out)
+{
+	sqlite3_stmt *q;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+		r = state_err(st, what);
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		r = fill(q, out);
+	sqlite3_finalize(q);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
 int state_template_put(struct state *st, const struct state_template *t)
 {
 	sqlite3_stmt *q;
@@ -186,47 +227,23 @@ static void state_template_row(sqlite3_stmt *q, struct state_template *t)
 	"name, image, rootfs, kernel, isolation, mem_bytes, cpu_millis, pids_max, disk_bytes, " \
 	"pool_size, created_ms, cmdline, guest"
 
+static int state_template_fill(sqlite3_stmt *q, void *elem)
+{
+	state_template_row(q, elem);
+	return 0;
+}
+
 int state_template_get(struct state *st, const char *name, struct state_template *out)
 {
-	sqlite3_stmt *q;
-	int r = -ENOENT;
-
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT " STATE_TEMPLATE_COLS " FROM templates WHERE name = ?", -1,
-			       &q, NULL) != SQLITE_OK) {
-		r = state_err(st, "template get");
-		goto out;
-	}
-	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		state_template_row(q, out);
-		r = 0;
-	}
-	sqlite3_finalize(q);
-out:
-	pthread_mutex_unlock(&st->lock);
-	return r;
+	return state_get_named(st, "SELECT " STATE_TEMPLATE_COLS " FROM templates WHERE name = ?",
+			       "template get", name, state_template_fill, out);
 }
 
 int state_template_delete(struct state *st, const char *name)
 {
-	sqlite3_stmt *q;
-	int r = 0;
-
 	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM templates WHERE name = ?", -1, &q, NULL) !=
-	    SQLITE_OK) {
-		r = state_err(st, "template delete");
-		goto out;
-	}
-	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
-		r = state_err(st, "template delete");
-	else if (sqlite3_changes(st->db) == 0)
-		r = -ENOENT;
-	sqlite3_finalize(q);
-out:
+	int r = state_change_named_locked(st, "DELETE FROM templates WHERE name = ?",
+					  "template delete", name);
 	pthread_mutex_unlock(&st->lock);
 	return r;
 }
@@ -271,12 +288,6 @@ out:
 	}
 	*out = list;
 	*n = cnt;
-	return 0;
-}
-
-static int state_template_fill(sqlite3_stmt *q, void *elem)
-{
-	state_template_row(q, elem);
 	return 0;
 }
 
@@ -352,19 +363,8 @@ int state_sandbox_put(struct state *st, const struct state_sandbox *s)
 
 static int state_sandbox_delete_locked(struct state *st, const char *name)
 {
-	sqlite3_stmt *q;
-	int r = 0;
-
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM sandboxes WHERE name = ?", -1, &q, NULL) !=
-	    SQLITE_OK)
-		return state_err(st, "sandbox delete");
-	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
-		r = state_err(st, "sandbox delete");
-	else if (sqlite3_changes(st->db) == 0)
-		r = -ENOENT;
-	sqlite3_finalize(q);
-	return r;
+	return state_change_named_locked(st, "DELETE FROM sandboxes WHERE name = ?",
+					 "sandbox delete", name);
 }
 
 int state_sandbox_delete(struct state *st, const char *name)
@@ -455,30 +455,15 @@ static int state_sandbox_row(sqlite3_stmt *q, struct state_sandbox *s)
 	return 0;
 }
 
-int state_sandbox_get(struct state *st, const char *name, struct state_sandbox *out)
-{
-	sqlite3_stmt *q;
-	int r = -ENOENT;
-
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT " STATE_SANDBOX_COLS " FROM sandboxes WHERE name = ?", -1,
-			       &q, NULL) != SQLITE_OK) {
-		r = state_err(st, "sandbox get");
-		goto out;
-	}
-	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		r = state_sandbox_row(q, out);
-	sqlite3_finalize(q);
-out:
-	pthread_mutex_unlock(&st->lock);
-	return r;
-}
-
 static int state_sandbox_fill(sqlite3_stmt *q, void *elem)
 {
 	return state_sandbox_row(q, elem);
+}
+
+int state_sandbox_get(struct state *st, const char *name, struct state_sandbox *out)
+{
+	return state_get_named(st, "SELECT " STATE_SANDBOX_COLS " FROM sandboxes WHERE name = ?",
+			       "sandbox get", name, state_sandbox_fill, out);
 }
 
 static void state_sandbox_list_free_any(void *list, size_t n)
