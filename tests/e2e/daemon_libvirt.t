@@ -22,10 +22,10 @@ skip() {
 	exit 0
 }
 
-[ "$(id -u)" -eq 0 ] || skip "needs root (libvirtd qemu:///system)"
-command -v libvirtd >/dev/null || skip "libvirtd not installed (libvirt-daemon-system)"
+# shellcheck source=tests/e2e/libvirt_lib.sh
+. "$top/tests/e2e/libvirt_lib.sh"
+libvirt_test_require
 command -v virsh >/dev/null || skip "virsh not installed (libvirt-clients)"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
 command -v python3 >/dev/null || skip "python3 not installed"
 for p in agentvmd agentvm agentvm-agent; do
 	[ -x "$BUILD_DIR/$p" ] || skip "$BUILD_DIR/$p not built"
@@ -42,24 +42,13 @@ if [ -z "$img" ] || [ ! -f "$img/rootfs.erofs" ]; then
 	skip "the minimal image cannot be built (make image-minimal)"
 fi
 
-work=$(mktemp -d /var/tmp/agentvm-dlv.XXXXXX)
-chmod 755 "$work"
-started=()
-cleanup() {
-	# Every domain this test made has its console file here.
+# Every domain this test made has its console file in $work.
+libvirt_test_domains() {
 	for f in "$work"/agentvm-*.console; do
-		[ -f "$f" ] || continue
-		d=$(basename "$f" .console)
-		virsh -c qemu:///system destroy "$d" >/dev/null 2>&1
+		[ -f "$f" ] && basename "$f" .console
 	done
-	declare -F libvirt_stop_daemons >/dev/null && libvirt_stop_daemons
-	rm -rf "$work"
 }
-trap cleanup EXIT
-
-# shellcheck source=tests/e2e/libvirt_lib.sh
-. "$top/tests/e2e/libvirt_lib.sh"
-libvirt_start_daemons
+libvirt_test_begin - dlv
 
 cp "$kdir/bzImage" "$work/bzImage"
 chmod 644 "$work/bzImage"

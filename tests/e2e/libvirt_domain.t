@@ -19,32 +19,16 @@ skip() {
 	exit 0
 }
 
-[ "$(id -u)" -eq 0 ] || skip "needs root (libvirtd qemu:///system)"
+# shellcheck source=tests/e2e/libvirt_lib.sh
+. "$top/tests/e2e/libvirt_lib.sh"
+libvirt_test_require
 [ -e /dev/kvm ] || skip "no /dev/kvm"
-command -v libvirtd >/dev/null || skip "libvirtd not installed (libvirt-daemon-system)"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
 [ -x "$prog" ] || skip "$prog not built (libvirt-dev missing?)"
 
 kdir=$("$top/images/kernel/build.sh" --dir 2>/dev/null) || kdir=
 [ -n "$kdir" ] && [ -f "$kdir/vmlinux" ] || skip "the guest kernel is not built (make kernel)"
 
-work=$(mktemp -d /var/tmp/agentvm-libvirt.XXXXXX)
-chmod 755 "$work"
-started=()
-cleanup() {
-	if command -v virsh >/dev/null; then
-		for d in $(virsh -c qemu:///system list --name 2>/dev/null | grep '^agentvm-lvtest-'); do
-			virsh -c qemu:///system destroy "$d" >/dev/null 2>&1
-		done
-	fi
-	declare -F libvirt_stop_daemons >/dev/null && libvirt_stop_daemons
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-# shellcheck source=tests/e2e/libvirt_lib.sh
-. "$top/tests/e2e/libvirt_lib.sh"
-libvirt_start_daemons
+libvirt_test_begin agentvm-lvtest- libvirt
 
 # QEMU runs as libvirt's user unless /dev/kvm is root's alone (no udev here).
 run_as=

@@ -4,6 +4,12 @@
 # the array `started`; libvirt_stop_daemons (in the caller's clean-up) stops
 # them. Needs `skip` and `work` (a private directory) set.
 #
+# libvirt_test_require and libvirt_test_begin do what every such test does
+# first; libvirt_test_end, run on exit, destroys the test's domains (those
+# libvirt_test_domains prints: by default the running ones whose name starts
+# with the prefix given to libvirt_test_begin), stops the daemons and removes
+# `work`.
+#
 # Tests running at once (two people's `make test-e2e`) take turns: each
 # holds an exclusive lock on LIBVIRT_TEST_LOCK from the start of the daemons
 # to their stop, so none stops them under another's feet. (Two tests that
@@ -13,6 +19,38 @@ LIBVIRT_TEST_LOCK=${LIBVIRT_TEST_LOCK:-/run/agentvm-libvirt-tests.lock}
 libvirt_lock_fd=
 
 libvirt_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Skip unless root, libvirtd and QEMU are there.
+libvirt_test_require() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (libvirtd qemu:///system)"
+	command -v libvirtd >/dev/null || skip "libvirtd not installed (libvirt-daemon-system)"
+	command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
+}
+
+# libvirt_test_begin PREFIX TAG: `work` (/var/tmp/agentvm-TAG.*), the
+# clean-up on exit for domains named PREFIX*, and the daemons.
+libvirt_test_begin() {
+	libvirt_test_prefix=$1
+	work=$(mktemp -d "/var/tmp/agentvm-$2.XXXXXX")
+	chmod 755 "$work"
+	started=()
+	trap libvirt_test_end EXIT
+	libvirt_start_daemons
+}
+
+libvirt_test_domains() {
+	virsh -c qemu:///system list --name 2>/dev/null | grep "^$libvirt_test_prefix"
+}
+
+libvirt_test_end() {
+	if command -v virsh >/dev/null; then
+		for d in $(libvirt_test_domains); do
+			virsh -c qemu:///system destroy "$d" >/dev/null 2>&1
+		done
+	fi
+	libvirt_stop_daemons
+	rm -rf "$work"
+}
 
 # Run a command without the lock's fd: a daemon that kept it would hold the
 # lock for as long as it runs.

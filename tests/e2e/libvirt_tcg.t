@@ -18,9 +18,9 @@ skip() {
 	exit 0
 }
 
-[ "$(id -u)" -eq 0 ] || skip "needs root (libvirtd qemu:///system)"
-command -v libvirtd >/dev/null || skip "libvirtd not installed (libvirt-daemon-system)"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
+# shellcheck source=tests/e2e/libvirt_lib.sh
+. "$top/tests/e2e/libvirt_lib.sh"
+libvirt_test_require
 [ -x "$prog" ] || skip "$prog not built"
 [ -x "$BUILD_DIR/agentvm-agent" ] || skip "agentvm-agent not built"
 
@@ -30,23 +30,7 @@ kdir=$("$top/images/kernel/build-variant.sh" pci --dir 2>/dev/null) || kdir=
 img=$("$top/images/minimal/build.sh" --agent "$BUILD_DIR/agentvm-agent" 2>/dev/null | tail -n1) || img=
 [ -n "$img" ] && [ -f "$img/rootfs.erofs" ] || skip "the minimal image cannot be built (make image-minimal)"
 
-work=$(mktemp -d /var/tmp/agentvm-tcg.XXXXXX)
-chmod 755 "$work"
-started=()
-cleanup() {
-	if command -v virsh >/dev/null; then
-		for d in $(virsh -c qemu:///system list --name 2>/dev/null | grep '^agentvm-lvtcg-'); do
-			virsh -c qemu:///system destroy "$d" >/dev/null 2>&1
-		done
-	fi
-	declare -F libvirt_stop_daemons >/dev/null && libvirt_stop_daemons
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-# shellcheck source=tests/e2e/libvirt_lib.sh
-. "$top/tests/e2e/libvirt_lib.sh"
-libvirt_start_daemons
+libvirt_test_begin agentvm-lvtcg- tcg
 
 cp "$kdir/bzImage" "$work/bzImage"
 cp "$img/rootfs.erofs" "$work/rootfs.erofs"
