@@ -7,7 +7,7 @@
 #
 # The result is cached under $AGENTVM_CACHE/kernel/<variant>-<key>/ (default
 # cache: ~/.cache/agentvm) with vmlinux, bzImage and config; <key> hashes this
-# script, both fragments, the patches and the source package version. The
+# script and lib.sh, both fragments, the patches and the source package version. The
 # main kernel (build.sh) and its cache key are not affected: each variant has
 # its own object tree.
 #
@@ -56,7 +56,7 @@ fi
 
 # The source tree is build.sh's (same name, same patches); the key is ours.
 patchkey=$( (echo "$srcver"; cat "$here"/patches/*.patch) | sha256sum | cut -c1-12)
-key=$( (echo "$srcver $variant"; cat "$0" "$here/microvm.config" "$frag" "$here"/patches/*.patch) |
+key=$( (echo "$srcver $variant"; cat "$0" "$here/lib.sh" "$here/microvm.config" "$frag" "$here"/patches/*.patch) |
 	sha256sum | cut -c1-16)
 out=$cache/kernel/$variant-$key
 
@@ -70,29 +70,12 @@ if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
 	exit 0
 fi
 
+# shellcheck source=images/kernel/lib.sh
+. "$here/lib.sh"
 src=$cache/kernel/src-$patchkey
 obj=$cache/kernel/obj-$variant-$patchkey
 mkdir -p "$cache/kernel"
-if [ ! -f "$src/.agentvm-ready" ]; then
-	echo "kernel: unpacking $pkg $srcver" >&2
-	tmpsrc=$src.tmp.$$
-	rm -rf "$tmpsrc"
-	mkdir -p "$tmpsrc"
-	tar -xf "$tarball" -C "$tmpsrc" --strip-components=1
-	for p in "$here"/patches/*.patch; do
-		echo "kernel: applying $(basename "$p")" >&2
-		patch -s -d "$tmpsrc" -p1 <"$p"
-	done
-	touch "$tmpsrc/.agentvm-ready"
-	# build.sh may have unpacked the same tree meanwhile: keep the first.
-	if [ -f "$src/.agentvm-ready" ]; then
-		rm -rf "$tmpsrc"
-	else
-		rm -rf "$src"
-		mv "$tmpsrc" "$src"
-	fi
-	rm -rf "$obj"
-fi
+kernel_source "$src" "$obj"
 
 # What the two fragments ask for together: microvm.config's lines for options
 # the variant does not mention, then the variant's.
@@ -102,53 +85,5 @@ opts() { sed -nE 's/^(# )?(CONFIG_[A-Z0-9_]+)[= ].*/\2/p' "$1"; }
 grep -vwF -f <(opts "$frag") "$here/microvm.config" | grep -E '^(# )?CONFIG_' >"$want" || true
 grep -E '^(# )?CONFIG_' "$frag" >>"$want"
 
-mkdir -p "$obj"
-jobs=$(nproc)
-log=$obj/build.log
-echo "kernel: configuring $variant (tinyconfig + microvm.config + $variant.config)" >&2
-make -s -C "$src" O="$obj" tinyconfig >"$log" 2>&1
-"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$here/microvm.config" "$frag" \
-	>>"$log" 2>&1
-make -s -C "$src" O="$obj" olddefconfig >>"$log" 2>&1
-
-# Every option asked for must have survived olddefconfig.
-missing=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$want" | while read -r line; do
-	grep -qxF "$line" "$obj/.config" || echo "$line"
-done)
-unwanted=$(grep -E '^# CONFIG_[A-Z0-9_]+ is not set' "$want" | while read -r line; do
-	opt=${line#\# }
-	opt=${opt%% *}
-	grep -q "^$opt=" "$obj/.config" && echo "$opt"
-done || true)
-if [ -n "$missing$unwanted" ]; then
-	echo "kernel: the $variant config fragments did not apply:" >&2
-	[ -z "$missing" ] || echo "$missing" | sed 's/^/  not set: /' >&2
-	[ -z "$unwanted" ] || echo "$unwanted" | sed 's/^/  still set: /' >&2
-	exit 1
-fi
-
-echo "kernel: building the $variant vmlinux and bzImage with $jobs jobs (about 5 minutes on 2 cores; log: $log)" >&2
-start=$(date +%s)
-make -C "$src" O="$obj" -j"$jobs" vmlinux bzImage >>"$log" 2>&1 &
-pid=$!
-while kill -0 "$pid" 2>/dev/null; do
-	sleep 10
-	n=$(grep -c '^  CC ' "$log" || true)
-	echo "kernel: $variant: $n files compiled, $(($(date +%s) - start))s" >&2
-done
-if ! wait "$pid"; then
-	echo "kernel: the $variant build failed; the last lines of $log:" >&2
-	tail -n 30 "$log" >&2
-	exit 1
-fi
-
-tmp=$out.tmp.$$
-rm -rf "$tmp"
-mkdir -p "$tmp"
-cp "$obj/vmlinux" "$obj/arch/x86/boot/bzImage" "$tmp/"
-cp "$obj/.config" "$tmp/config"
-echo "$srcver" >"$tmp/source-version"
-rm -rf "$out"
-mv "$tmp" "$out"
-echo "kernel: $variant built in $(($(date +%s) - start))s ($out)" >&2
-echo "$out"
+kernel_configure "$src" "$obj" "$variant" "$want" "$here/microvm.config" "$frag"
+kernel_build "$src" "$obj" "$variant" "$out"

@@ -4,8 +4,8 @@
 # with the patches in patches/ applied.
 #
 # The result is cached under $AGENTVM_CACHE/kernel/<key>/ (default cache:
-# ~/.cache/agentvm), where <key> hashes this script, the config fragment,
-# the patches and the source package version. A second run prints the cached
+# ~/.cache/agentvm), where <key> hashes this script and lib.sh, the config
+# fragment, the patches and the source package version. A second run prints the cached
 # directory at once.
 #
 # Usage: build.sh            build if needed; print the output directory last
@@ -33,7 +33,7 @@ if [ -z "$srcver" ] || [ ! -r "$tarball" ]; then
 fi
 
 patchkey=$( (echo "$srcver"; cat "$here"/patches/*.patch) | sha256sum | cut -c1-12)
-key=$( (echo "$srcver"; cat "$0" "$here/microvm.config" "$here"/patches/*.patch) | sha256sum | cut -c1-16)
+key=$( (echo "$srcver"; cat "$0" "$here/lib.sh" "$here/microvm.config" "$here"/patches/*.patch) | sha256sum | cut -c1-16)
 out=$cache/kernel/$key
 
 if [ "${1:-}" = --dir ]; then
@@ -46,71 +46,11 @@ if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
 	exit 0
 fi
 
-# A pristine, patched source tree per (source version, patch set), shared by
-# every config; the object tree beside it makes a config change incremental.
+# shellcheck source=images/kernel/lib.sh
+. "$here/lib.sh"
 src=$cache/kernel/src-$patchkey
 obj=$cache/kernel/obj-$patchkey
 mkdir -p "$cache/kernel"
-if [ ! -f "$src/.agentvm-ready" ]; then
-	echo "kernel: unpacking $pkg $srcver" >&2
-	rm -rf "$src" "$src.tmp"
-	mkdir -p "$src.tmp"
-	tar -xf "$tarball" -C "$src.tmp" --strip-components=1
-	for p in "$here"/patches/*.patch; do
-		echo "kernel: applying $(basename "$p")" >&2
-		patch -s -d "$src.tmp" -p1 <"$p"
-	done
-	touch "$src.tmp/.agentvm-ready"
-	mv "$src.tmp" "$src"
-	rm -rf "$obj"
-fi
-
-mkdir -p "$obj"
-jobs=$(nproc)
-log=$obj/build.log
-echo "kernel: configuring (tinyconfig + microvm.config)" >&2
-make -s -C "$src" O="$obj" tinyconfig >"$log" 2>&1
-"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$here/microvm.config" >>"$log" 2>&1
-make -s -C "$src" O="$obj" olddefconfig >>"$log" 2>&1
-
-# Every option the fragment asks for must have survived olddefconfig.
-missing=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$here/microvm.config" | while read -r line; do
-	grep -qxF "$line" "$obj/.config" || echo "$line"
-done)
-unwanted=$(grep -E '^# CONFIG_[A-Z0-9_]+ is not set' "$here/microvm.config" | while read -r line; do
-	opt=${line#\# }
-	opt=${opt%% *}
-	grep -q "^$opt=" "$obj/.config" && echo "$opt"
-done || true)
-if [ -n "$missing$unwanted" ]; then
-	echo "kernel: the config fragment did not apply:" >&2
-	[ -z "$missing" ] || echo "$missing" | sed 's/^/  not set: /' >&2
-	[ -z "$unwanted" ] || echo "$unwanted" | sed 's/^/  still set: /' >&2
-	exit 1
-fi
-
-echo "kernel: building vmlinux and bzImage with $jobs jobs (about 6 minutes on 2 cores; log: $log)" >&2
-start=$(date +%s)
-make -C "$src" O="$obj" -j"$jobs" vmlinux bzImage >>"$log" 2>&1 &
-pid=$!
-while kill -0 "$pid" 2>/dev/null; do
-	sleep 10
-	n=$(grep -c '^  CC ' "$log" || true)
-	echo "kernel: $n files compiled, $(($(date +%s) - start))s" >&2
-done
-if ! wait "$pid"; then
-	echo "kernel: build failed; the last lines of $log:" >&2
-	tail -n 30 "$log" >&2
-	exit 1
-fi
-
-tmp=$out.tmp.$$
-rm -rf "$tmp"
-mkdir -p "$tmp"
-cp "$obj/vmlinux" "$obj/arch/x86/boot/bzImage" "$obj/.config" "$tmp/"
-mv "$tmp/.config" "$tmp/config"
-echo "$srcver" >"$tmp/source-version"
-rm -rf "$out"
-mv "$tmp" "$out"
-echo "kernel: built in $(($(date +%s) - start))s ($out)" >&2
-echo "$out"
+kernel_source "$src" "$obj"
+kernel_configure "$src" "$obj" "" "$here/microvm.config" "$here/microvm.config"
+kernel_build "$src" "$obj" "" "$out"
