@@ -13,22 +13,8 @@ top=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 build=${BUILD_DIR:-$top/build}
 agentvm=$build/agentvm
 
-n=0
-failed=0
-ok() { # ok STATUS NAME
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
-is() { # is GOT WANT NAME
-	n=$((n + 1))
-	if [ "$1" = "$2" ]; then
-		echo "ok $n - $3"
-	else
-		echo "not ok $n - $3"
-		echo "#   got '$1', want '$2'"
-		failed=$((failed + 1))
-	fi
-}
+# shellcheck source=tests/tap.sh
+. "$top/tests/tap.sh"
 
 [ -x "$agentvm" ] || { echo "Bail out! $agentvm is not built (make all)"; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP the container isolation needs root"; exit 0; }
@@ -268,5 +254,4 @@ left=$(find /sys/fs/cgroup -maxdepth 8 -type d -path "*/agentvm/$name" 2>/dev/nu
 is "$left" 0 "its cgroups are gone once it ended"
 grep -q " $img" /proc/self/mounts; ok "$((1 - $?))" "no mount of the image left in the host's mount table"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+done_testing

@@ -23,48 +23,13 @@ fi
 TEST_TMP=$(mktemp -d)
 trap 'rm -rf "$TEST_TMP"' EXIT
 
-tap_n=0
-tap_failed=0
-
-ok() { # ok COND-STATUS DESCRIPTION
-	tap_n=$((tap_n + 1))
-	if [[ $1 == 0 ]]; then
-		echo "ok $tap_n - $2"
-	else
-		echo "not ok $tap_n - $2"
-		tap_failed=$((tap_failed + 1))
-	fi
-}
-
-is() { # is GOT WANT DESCRIPTION
-	[[ $1 == "$2" ]]
-	ok $? "$3"
-	[[ $1 == "$2" ]] || echo "#   got '$1', want '$2'"
-}
-
-like() { # like TEXT REGEX DESCRIPTION
-	[[ $1 =~ $2 ]]
-	ok $? "$3"
-	[[ $1 =~ $2 ]] || echo "#   '$1' does not match /$2/"
-}
+# shellcheck source=tests/tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tap.sh"
 
 has_line() { # has_line TEXT LINE DESCRIPTION: LINE is one whole line of TEXT
 	grep -Fxq -- "$2" <<<"$1"
 	ok $? "$3"
 	grep -Fxq -- "$2" <<<"$1" || echo "#   no line '$2'"
-}
-
-diag() {
-	local line
-	while IFS= read -r line; do
-		echo "#   $line"
-	done <<<"$1"
-}
-
-done_testing() {
-	echo "1..$tap_n"
-	[[ $tap_failed == 0 ]]
-	exit $?
 }
 
 # run_guest NAME [VMM OPTIONS...]: sets STATUS, SERIAL (COM1 output) and

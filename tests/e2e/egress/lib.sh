@@ -5,35 +5,10 @@
 
 egress_dir=$top/tests/e2e/egress
 proxyd=$build/tests/e2e/egress/egress-proxyd
-n=0
-failed=0
 pids=()
 
-ok() { # ok STATUS NAME
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
-
-is() { # is GOT WANT NAME
-	n=$((n + 1))
-	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
-		echo "not ok $n - $3"
-		echo "#   got '$1', want '$2'"
-		failed=$((failed + 1))
-	fi
-}
-
-like() { # like GOT REGEX NAME
-	n=$((n + 1))
-	if [[ $1 =~ $2 ]]; then echo "ok $n - $3"; else
-		echo "not ok $n - $3"
-		echo "#   got '$1', want /$2/"
-		failed=$((failed + 1))
-	fi
-}
+# shellcheck source=tests/tap.sh
+. "$top/tests/tap.sh"
 
 egress_cleanup() {
 	local p
